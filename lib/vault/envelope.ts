@@ -1,0 +1,155 @@
+/**
+ * Envelope encryption. Values are sealed with AES-256-GCM under random data keys; a data key is
+ * stored only wrapped by a KEK: ECDH (P-256) between a fresh ephemeral key and the KEK's public
+ * half, HKDF-SHA256, then AES key wrap. Wrapping needs the public half only, so the ingest can
+ * encrypt but never decrypt; unwrapping needs the KEK's private half.
+ */
+import { type Kek, KEK_ALGORITHM } from "./keyring.ts";
+
+/** A data key in memory, with its wrapped form as stored in `vault_data_keys`. */
+export interface DataKey {
+  readonly id: string;
+  readonly kekId: string;
+  readonly key: CryptoKey;
+  /** Ephemeral public key (65 bytes) followed by the AES-KW-wrapped key (40 bytes). */
+  readonly wrapped: Uint8Array<ArrayBuffer>;
+}
+
+/** A sealed value: the nonce and the ciphertext with its 16-byte GCM tag. */
+export interface Sealed {
+  readonly nonce: Uint8Array<ArrayBuffer>;
+  readonly ciphertext: Uint8Array<ArrayBuffer>;
+}
+
+/** Values a single data key may seal before the ingest moves to a new one. */
+export const DATA_KEY_USES = 65_536;
+
+const EPHEMERAL_BYTES = 65;
+const encoder = new TextEncoder();
+
+/** Creates a random AES-256 data key, wrapped by `kek`'s public half. */
+export async function createDataKey(kek: Kek): Promise<DataKey> {
+  const id = crypto.randomUUID();
+  // Extractable only so it can be wrapped; the ingest never needs to decrypt with it.
+  const key = await crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, true, ["encrypt"]);
+  const ephemeral = await crypto.subtle.generateKey(KEK_ALGORITHM, true, ["deriveBits"]);
+  const ephemeralPublic = new Uint8Array(
+    await crypto.subtle.exportKey("raw", ephemeral.publicKey),
+  );
+  const wrappingKey = await deriveWrappingKey({
+    privateKey: ephemeral.privateKey,
+    publicKey: kek.publicKey,
+    ephemeralPublic,
+    kekId: kek.id,
+    dataKeyId: id,
+  });
+  const wrapped = new Uint8Array(await crypto.subtle.wrapKey("raw", key, wrappingKey, "AES-KW"));
+  const stored = new Uint8Array(EPHEMERAL_BYTES + wrapped.length);
+  stored.set(ephemeralPublic);
+  stored.set(wrapped, EPHEMERAL_BYTES);
+  return { id, kekId: kek.id, key, wrapped: stored };
+}
+
+/** Unwraps a stored data key with `kek`'s private half; throws when it was not wrapped for it. */
+export async function unwrapDataKey(
+  kek: Kek,
+  stored: { id: string; wrapped: Uint8Array<ArrayBuffer> },
+): Promise<CryptoKey> {
+  if (!kek.privateKey) throw new TypeError(`KEK "${kek.id}" has no private key: cannot unwrap`);
+  const ephemeralPublic = stored.wrapped.slice(0, EPHEMERAL_BYTES);
+  const publicKey = await crypto.subtle.importKey("raw", ephemeralPublic, KEK_ALGORITHM, false, []);
+  const wrappingKey = await deriveWrappingKey({
+    privateKey: kek.privateKey,
+    publicKey,
+    ephemeralPublic,
+    kekId: kek.id,
+    dataKeyId: stored.id,
+  });
+  return await crypto.subtle.unwrapKey(
+    "raw",
+    stored.wrapped.slice(EPHEMERAL_BYTES),
+    wrappingKey,
+    "AES-KW",
+    { name: "AES-GCM", length: 256 },
+    false,
+    ["decrypt"],
+  );
+}
+
+/**
+ * Seals `plaintext` under `dataKey` with a random 96-bit nonce. `context` is bound as associated
+ * data together with the data key's id, so a ciphertext moved to another row or key fails to open.
+ */
+export async function seal(
+  dataKey: { id: string; key: CryptoKey },
+  { context, plaintext }: { context: readonly string[]; plaintext: string },
+): Promise<Sealed> {
+  const nonce = crypto.getRandomValues(new Uint8Array(12));
+  const ciphertext = await crypto.subtle.encrypt(
+    { name: "AES-GCM", iv: nonce, additionalData: associatedData(dataKey.id, context) },
+    dataKey.key,
+    encoder.encode(plaintext),
+  );
+  return { nonce, ciphertext: new Uint8Array(ciphertext) };
+}
+
+/** Opens what `seal` sealed; throws when any byte, the context or the key differs. */
+export async function open(
+  dataKey: { id: string; key: CryptoKey },
+  { context, nonce, ciphertext }: Sealed & { context: readonly string[] },
+): Promise<string> {
+  const plaintext = await crypto.subtle.decrypt(
+    { name: "AES-GCM", iv: nonce, additionalData: associatedData(dataKey.id, context) },
+    dataKey.key,
+    ciphertext,
+  );
+  return new TextDecoder("utf-8", { fatal: true }).decode(plaintext);
+}
+
+/** Hands out data keys for the ingest, each sealing at most `DATA_KEY_USES` values. */
+export function dataKeySource(kek: Kek, uses = DATA_KEY_USES): (count: number) => Promise<DataKey> {
+  let current: DataKey | undefined;
+  let left = 0;
+  return async (count) => {
+    if (count > uses) throw new RangeError(`Cannot seal ${count} values under one data key`);
+    if (!current || left < count) {
+      current = await createDataKey(kek);
+      left = uses;
+    }
+    left -= count;
+    return current;
+  };
+}
+
+function associatedData(dataKeyId: string, context: readonly string[]): Uint8Array<ArrayBuffer> {
+  // JSON keeps the parts unambiguous whatever characters they hold.
+  return encoder.encode(JSON.stringify(["vaultline/v1", dataKeyId, ...context]));
+}
+
+async function deriveWrappingKey(parts: {
+  privateKey: CryptoKey;
+  publicKey: CryptoKey;
+  ephemeralPublic: Uint8Array<ArrayBuffer>;
+  kekId: string;
+  dataKeyId: string;
+}): Promise<CryptoKey> {
+  const shared = await crypto.subtle.deriveBits(
+    { name: "ECDH", public: parts.publicKey },
+    parts.privateKey,
+    256,
+  );
+  const hkdf = await crypto.subtle.importKey("raw", shared, "HKDF", false, ["deriveKey"]);
+  return await crypto.subtle.deriveKey(
+    {
+      name: "HKDF",
+      hash: "SHA-256",
+      salt: parts.ephemeralPublic,
+      // Binding the ids means a wrapped key copied to another row or KEK fails to unwrap.
+      info: encoder.encode(JSON.stringify(["vaultline/wrap/v1", parts.kekId, parts.dataKeyId])),
+    },
+    hkdf,
+    { name: "AES-KW", length: 256 },
+    false,
+    ["wrapKey", "unwrapKey"],
+  );
+}

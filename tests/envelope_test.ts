@@ -1,0 +1,153 @@
+import assert from "node:assert/strict";
+import { createECDH, createHash } from "node:crypto";
+import { createDataKey, dataKeySource, open, seal, unwrapDataKey } from "../lib/vault/envelope.ts";
+import { createKeyrings, importKeyring, type Kek, KEK_ALGORITHM } from "../lib/vault/keyring.ts";
+
+// Test vectors made with Node.js's OpenSSL-backed node:crypto, independent of the WebCrypto code
+// under test: AES-256-GCM(key = SHA-256("vaultline test vector: data key"), nonce 00..0b,
+// AAD = JSON ["vaultline/v1", id, "pii", token, "ip"]), and the data key wrapped for the KEK
+// with private scalar SHA-256("vaultline test vector: kek") by ephemeral scalar
+// SHA-256("vaultline test vector: ephemeral"): ECDH, HKDF-SHA256(salt = ephemeral public key,
+// info = JSON ["vaultline/wrap/v1", kek id, data key id]), AES-256 key wrap (RFC 3394).
+const VECTOR = {
+  dataKeyId: "00000000-0000-4000-8000-000000000001",
+  kekId: "kek_testvector",
+  token: "ip1_YaryXIL5Fi_7Cyun-8PjuUYM75wcNq6l",
+  nonce: Uint8Array.from({ length: 12 }, (_, i) => i),
+  ciphertext: Uint8Array.fromHex("4477b558529d53953a1478b8711317d59fe22ded15a4a9280e072299b9fc13"),
+  wrapped: Uint8Array.fromHex(
+    "04de0ee47f516daa3b26ac1d2435173e2e09553d33ea000435cad090c3c8aed555ebf31f00b8bb3253017a3ff296d6e9" +
+      "42dffd38c596d0d1af9898dae68442e1cf729f9de96ab67bb3bb0259433695b5e13e291bed71a78b2297f7608937fcc" +
+      "a6e077897b1dc1cc1e2",
+  ),
+};
+
+async function vectorKek(): Promise<Kek> {
+  const d = createHash("sha256").update("vaultline test vector: kek").digest();
+  const ecdh = createECDH("prime256v1");
+  ecdh.setPrivateKey(d);
+  const point = ecdh.getPublicKey();
+  const jwk = {
+    kty: "EC",
+    crv: "P-256",
+    x: point.subarray(1, 33).toString("base64url"),
+    y: point.subarray(33).toString("base64url"),
+  };
+  return {
+    id: VECTOR.kekId,
+    publicKey: await crypto.subtle.importKey("jwk", jwk, KEK_ALGORITHM, false, []),
+    privateKey: await crypto.subtle.importKey(
+      "jwk",
+      { ...jwk, d: d.toString("base64url") },
+      KEK_ALGORITHM,
+      false,
+      ["deriveBits"],
+    ),
+  };
+}
+
+async function fullAndIngest() {
+  const files = await createKeyrings();
+  return { full: await importKeyring(files.full), ingest: await importKeyring(files.ingest) };
+}
+
+Deno.test("unwrapDataKey() and open() recover the known-answer vector", async () => {
+  const kek = await vectorKek();
+  const key = await unwrapDataKey(kek, { id: VECTOR.dataKeyId, wrapped: VECTOR.wrapped });
+  const value = await open({ id: VECTOR.dataKeyId, key }, {
+    context: ["pii", VECTOR.token, "ip"],
+    ...VECTOR,
+  });
+  assert.equal(value, "199.172.111.135");
+});
+
+Deno.test("open() refuses a vector with one flipped bit, another context or another key id", async (t) => {
+  const kek = await vectorKek();
+  const key = await unwrapDataKey(kek, { id: VECTOR.dataKeyId, wrapped: VECTOR.wrapped });
+  const context = ["pii", VECTOR.token, "ip"];
+  for (let bit = 0; bit < VECTOR.ciphertext.length * 8; bit += 37) {
+    const ciphertext = VECTOR.ciphertext.slice();
+    ciphertext[bit >> 3]! ^= 1 << (bit & 7);
+    await assert.rejects(
+      open({ id: VECTOR.dataKeyId, key }, { context, ...VECTOR, ciphertext }),
+    );
+  }
+  await t.step("another token", async () => {
+    await assert.rejects(
+      open({ id: VECTOR.dataKeyId, key }, { context: ["pii", "ip1_other", "ip"], ...VECTOR }),
+    );
+  });
+  await t.step("another field", async () => {
+    await assert.rejects(
+      open({ id: VECTOR.dataKeyId, key }, {
+        context: ["pii", VECTOR.token, "device_id"],
+        ...VECTOR,
+      }),
+    );
+  });
+  await t.step("another data key id", async () => {
+    await assert.rejects(open({ id: crypto.randomUUID(), key }, { context, ...VECTOR }));
+  });
+});
+
+Deno.test("unwrapDataKey() refuses a wrapped key under another id, KEK or with a flipped bit", async () => {
+  const kek = await vectorKek();
+  await assert.rejects(unwrapDataKey(kek, { id: crypto.randomUUID(), wrapped: VECTOR.wrapped }));
+  await assert.rejects(
+    unwrapDataKey({ ...kek, id: "kek_other" }, { id: VECTOR.dataKeyId, wrapped: VECTOR.wrapped }),
+  );
+  const flipped = VECTOR.wrapped.slice();
+  flipped[80]! ^= 4;
+  await assert.rejects(unwrapDataKey(kek, { id: VECTOR.dataKeyId, wrapped: flipped }));
+  const { full } = await fullAndIngest();
+  await assert.rejects(
+    unwrapDataKey(full.keks[0]!, { id: VECTOR.dataKeyId, wrapped: VECTOR.wrapped }),
+  );
+});
+
+Deno.test("seal() then open() round-trips through a wrapped data key and the full keyring", async () => {
+  const { full, ingest } = await fullAndIngest();
+  const dataKey = await createDataKey(ingest.keks[0]!);
+  assert.equal(dataKey.wrapped.length, 105);
+  const sealed = await seal(dataKey, {
+    context: ["pii", "dev1_x", "device_id"],
+    plaintext: "593-47-5928",
+  });
+  const again = await seal(dataKey, {
+    context: ["pii", "dev1_x", "device_id"],
+    plaintext: "593-47-5928",
+  });
+  assert.notDeepEqual(again.nonce, sealed.nonce);
+  assert.notDeepEqual(again.ciphertext, sealed.ciphertext);
+  const key = await unwrapDataKey(full.keks[0]!, dataKey);
+  assert.equal(
+    await open({ id: dataKey.id, key }, { context: ["pii", "dev1_x", "device_id"], ...sealed }),
+    "593-47-5928",
+  );
+});
+
+Deno.test("an ingest keyring can seal but not unwrap", async () => {
+  const { ingest } = await fullAndIngest();
+  const dataKey = await createDataKey(ingest.keks[0]!);
+  await seal(dataKey, { context: ["pii", "ip1_x", "ip"], plaintext: "10.0.0.1" });
+  assert.equal(ingest.keks[0]!.privateKey, undefined);
+  await assert.rejects(unwrapDataKey(ingest.keks[0]!, dataKey), /has no private key/);
+  // The in-memory data key is for encryption only.
+  await assert.rejects(
+    open(dataKey, {
+      context: ["pii", "ip1_x", "ip"],
+      ...await seal(dataKey, { context: ["pii", "ip1_x", "ip"], plaintext: "10.0.0.1" }),
+    }),
+  );
+});
+
+Deno.test("dataKeySource() moves to a new data key before one exceeds its uses", async () => {
+  const { ingest } = await fullAndIngest();
+  const take = dataKeySource(ingest.keks[0]!, 10);
+  const first = await take(6);
+  assert.equal(await take(4), first);
+  const second = await take(1);
+  assert.notEqual(second.id, first.id);
+  assert.notEqual(await take(10), second);
+  await assert.rejects(take(11), RangeError);
+});

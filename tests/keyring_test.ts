@@ -1,0 +1,84 @@
+import assert from "node:assert/strict";
+import { ConfigError } from "../lib/config.ts";
+import { createKeyrings, readKeyring, writeKeyring } from "../lib/vault/keyring.ts";
+
+Deno.test("writeKeyring() and readKeyring() keep a full and an ingest keyring, mode 0600", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { full, ingest } = await createKeyrings();
+    await writeKeyring(`${dir}/full.json`, full);
+    await writeKeyring(`${dir}/ingest.json`, ingest);
+    for (const name of ["full.json", "ingest.json"]) {
+      assert.equal((await Deno.stat(`${dir}/${name}`)).mode! & 0o777, 0o600);
+    }
+    const ingestText = await Deno.readTextFile(`${dir}/ingest.json`);
+    assert.ok(!ingestText.includes('"d"'), "the ingest keyring must not hold the private scalar");
+    const readFull = await readKeyring(`${dir}/full.json`);
+    const readIngest = await readKeyring(`${dir}/ingest.json`);
+    assert.equal(readFull.kind, "full");
+    assert.equal(readIngest.kind, "ingest");
+    assert.equal(readFull.keks[0]!.id, readIngest.keks[0]!.id);
+    assert.ok(readFull.keks[0]!.privateKey);
+    assert.equal(readIngest.keks[0]!.privateKey, undefined);
+    assert.equal(readFull.tokenKey.version, 1);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("writeKeyring() refuses to overwrite a file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/k.json`, "keep me");
+    const { full } = await createKeyrings();
+    await assert.rejects(writeKeyring(`${dir}/k.json`, full), (error: Error) => {
+      assert.ok(error instanceof ConfigError);
+      assert.match(error.message, /^Cannot write keyring ".*k\.json": file exists/);
+      return true;
+    });
+    assert.equal(await Deno.readTextFile(`${dir}/k.json`), "keep me");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("readKeyring() names the file and the problem", async (t) => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { full } = await createKeyrings();
+    const cases: [string, string | undefined, RegExp][] = [
+      ["missing", undefined, /file not found$/],
+      ["not JSON", "{", /file is not valid JSON$/],
+      ["another format", '{"format":"x"}', /not a vaultline keyring/],
+      [
+        "a full keyring without its private key",
+        JSON.stringify({ ...full, keks: [{ ...full.keks[0], privateKey: undefined }] }),
+        /privateKey is missing/,
+      ],
+      [
+        "a short token key",
+        JSON.stringify({ ...full, tokenKey: { version: 1, key: "AAAA" } }),
+        /at least 32 bytes/,
+      ],
+      [
+        "a broken public key",
+        JSON.stringify({ ...full, keks: [{ ...full.keks[0], publicKey: { kty: "EC" } }] }),
+        /publicKey is not a P-256 key/,
+      ],
+    ];
+    for (const [name, content, pattern] of cases) {
+      await t.step(name, async () => {
+        const path = `${dir}/${name.replaceAll(" ", "_")}.json`;
+        if (content !== undefined) await Deno.writeTextFile(path, content);
+        await assert.rejects(readKeyring(path), (error: Error) => {
+          assert.ok(error instanceof ConfigError);
+          assert.ok(error.message.startsWith(`Cannot read keyring "${path}": `), error.message);
+          assert.match(error.message, pattern);
+          return true;
+        });
+      });
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

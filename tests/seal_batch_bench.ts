@@ -1,0 +1,26 @@
+/** Micro-benchmarks of the pure core: parsing, tokenizing and sealing a batch. */
+import { parseMessage } from "../lib/record/parse_message.ts";
+import { generateLogins } from "../lib/record/generate_logins.ts";
+import { sealBatch } from "../lib/vault/seal_batch.ts";
+import { freshKeys } from "./vault_fixture.ts";
+
+const { vault } = await freshKeys();
+const sentAt = new Date();
+const messages = generateLogins(500, { malformedShare: 0.01 }).map((body, i) => ({
+  messageId: `m-${i}`,
+  body,
+  sentAt,
+}));
+const parsed = messages.map(parseMessage);
+
+Deno.bench("parseMessage() of a 500-message batch", { group: "batch", baseline: true }, () => {
+  messages.map(parseMessage);
+});
+
+Deno.bench(
+  "sealBatch() of a 500-message batch: tokens and AES-GCM",
+  { group: "batch" },
+  async () => {
+    await sealBatch(parsed, vault);
+  },
+);

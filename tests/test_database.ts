@@ -1,0 +1,83 @@
+/** A database of a test's own: a fresh one on DATABASE_URL's server, or embedded PGlite when unset. */
+import postgres from "postgres";
+import { parseDatabaseUrl } from "../lib/config.ts";
+import { connectDatabase, type Database } from "../lib/store/database.ts";
+import { EmbeddedPostgres } from "../lib/store/embedded_postgres.ts";
+
+const SERVER_URL = Deno.env.get("DATABASE_URL") || undefined;
+
+/** Which server the suite runs against, for test names and messages. */
+export const DATABASE_KIND = SERVER_URL === undefined ? "embedded PGlite" : "Postgres";
+
+// initdb dominates an embedded start; later tests load a copy of the first fresh data directory.
+let image: Promise<Blob> | undefined;
+
+/** A database created for one test and dropped (or discarded) when disposed. */
+export class TestDatabase implements AsyncDisposable {
+  readonly url: string;
+  readonly #pools: Database[] = [];
+  readonly #dispose: () => Promise<void>;
+
+  private constructor(url: string, dispose: () => Promise<void>) {
+    this.url = url;
+    this.#dispose = dispose;
+  }
+
+  /** Creates an empty database. */
+  static async create(): Promise<TestDatabase> {
+    if (SERVER_URL === undefined) {
+      image ??= EmbeddedPostgres.start().then(async (fresh) => {
+        try {
+          return await fresh.dump();
+        } finally {
+          await fresh.close();
+        }
+      });
+      const server = await EmbeddedPostgres.start({ image: await image });
+      return new TestDatabase(server.url, () => server.close());
+    }
+    const name = `vaultline_test_${crypto.getRandomValues(new Uint8Array(6)).toHex()}`;
+    const admin = postgres(SERVER_URL, { max: 1, onnotice: () => {} });
+    try {
+      await admin`CREATE DATABASE ${admin(name)}`;
+    } finally {
+      await admin.end();
+    }
+    const url = parseDatabaseUrl(SERVER_URL);
+    url.pathname = `/${name}`;
+    return new TestDatabase(url.href, async () => {
+      const admin = postgres(SERVER_URL, { max: 1, onnotice: () => {} });
+      try {
+        await admin`
+          SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+          WHERE datname = ${name} AND pid <> pg_backend_pid()`;
+        await admin`DROP DATABASE IF EXISTS ${admin(name)}`;
+      } finally {
+        await admin.end();
+      }
+    });
+  }
+
+  /** A pool on this database, closed when the database is disposed. */
+  connect(options: Parameters<typeof connectDatabase>[1] = {}): Database {
+    const pool = connectDatabase(this.url, options);
+    this.#pools.push(pool);
+    return pool;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await Promise.all(this.#pools.map((pool) => pool.end()));
+    await this.#dispose();
+  }
+}
+
+/** The number of rows in `table`. */
+export async function countRows(db: Database, table: string): Promise<number> {
+  const [row] = await db<{ n: number }[]>`SELECT count(*)::int AS n FROM ${db(table)}`;
+  return row!.n;
+}
+
+/** Messages written so far: `user_logins` rows plus `ingest_quarantine` rows. */
+export async function countWritten(db: Database): Promise<number> {
+  return await countRows(db, "user_logins") + await countRows(db, "ingest_quarantine");
+}
