@@ -1,0 +1,85 @@
+/** Runs vaultline as a child process, the way a user does, with only the environment given. */
+
+const ROOT = new URL("..", import.meta.url);
+
+/** What a finished command printed and returned. */
+export interface CliResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** The permissions of the tasks in deno.json. */
+export const PERMISSIONS = [
+  "--allow-net",
+  "--allow-env",
+  "--allow-read",
+  "--allow-write",
+  "--allow-sys",
+];
+
+/** An environment with nothing of the parent's but what Deno itself needs. */
+export function cleanEnv(env: Record<string, string> = {}): Record<string, string> {
+  const keep = ["PATH", "HOME", "DENO_DIR", "TMPDIR"];
+  const base = Object.fromEntries(
+    keep.flatMap((k) => Deno.env.get(k) ? [[k, Deno.env.get(k)!]] : []),
+  );
+  return { ...base, NO_COLOR: "1", ...env };
+}
+
+/** Runs `deno run main.ts ...args` in `cwd` (the project root by default). */
+export async function runCli(
+  args: readonly string[],
+  options: { env?: Record<string, string>; cwd?: string | URL } = {},
+): Promise<CliResult> {
+  const main = new URL("main.ts", ROOT).pathname;
+  return await runDeno(["run", ...PERMISSIONS, main, ...args], options);
+}
+
+/** Starts `deno run main.ts ...args` in the background, its output piped. */
+export function spawnCli(
+  args: readonly string[],
+  options: { env?: Record<string, string> } = {},
+): Deno.ChildProcess {
+  const main = new URL("main.ts", ROOT).pathname;
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", ...PERMISSIONS, main, ...args],
+    cwd: ROOT,
+    env: cleanEnv(options.env),
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
+/** Waits for `child` and decodes what it printed. */
+export async function finished(child: Deno.ChildProcess): Promise<CliResult> {
+  const output = await child.output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+/** Runs `deno ...args` with a clean environment. */
+export async function runDeno(
+  args: readonly string[],
+  options: { env?: Record<string, string>; cwd?: string | URL } = {},
+): Promise<CliResult> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [...args],
+    cwd: options.cwd ?? ROOT,
+    env: cleanEnv(options.env),
+    clearEnv: true,
+    stdin: "null",
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
