@@ -13,7 +13,7 @@ import { ingest, type IngestCounts, type IngestSummary } from "./lib/ingest.ts";
 import { SqsQueue } from "./lib/queue/sqs_queue.ts";
 import { generateLogins } from "./lib/record/generate_logins.ts";
 import { Sandbox } from "./lib/sandbox.ts";
-import { connectDatabase } from "./lib/store/database.ts";
+import { closeDatabase, connectDatabase } from "./lib/store/database.ts";
 import { migrate } from "./lib/store/migrate.ts";
 import { dataKeySource } from "./lib/vault/envelope.ts";
 import { createKeyrings, readKeyring, writeKeyring } from "./lib/vault/keyring.ts";
@@ -65,7 +65,9 @@ async function run(command: RunCommand): Promise<number> {
     region: settings.awsRegion,
     endpoint: settings.sqsEndpoint,
   });
-  const db = connectDatabase(sandbox?.database?.url ?? settings.databaseUrl!, { max: 2 });
+  const url = sandbox?.database?.url ?? settings.databaseUrl!;
+  // Migrations and the sandbox's closing query; the ingest opens (and renews) its own pool.
+  const db = connectDatabase(url, { max: 1 });
   const stop = new AbortController();
   const onSignal = () => {
     // A second signal does not wait: uncommitted messages return to the queue after their timeout.
@@ -80,7 +82,7 @@ async function run(command: RunCommand): Promise<number> {
     await migrate(db);
     const summary = await ingest({
       queue,
-      db,
+      connect: () => connectDatabase(url, { max: 2 }),
       vault: {
         tokenKey: keyring.tokenKey,
         dataKey: dataKeySource(keyring.keks[0]!),
@@ -112,7 +114,7 @@ async function run(command: RunCommand): Promise<number> {
     progress.clear();
     for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
     queue.close();
-    await db.end();
+    await closeDatabase(db);
   }
 }
 
@@ -221,7 +223,7 @@ async function reveal(command: RevealCommand): Promise<number> {
     for (const entry of result.revealed) console.log(JSON.stringify(entry));
     return result.unknown.length === 0 ? 0 : 1;
   } finally {
-    await db.end();
+    await closeDatabase(db);
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import { type QueueMessage, SQS_BATCH_MAX, type SqsQueue } from "./queue/sqs_queue.ts";
 import { parseMessage } from "./record/parse_message.ts";
-import type { Database } from "./store/database.ts";
+import { closeDatabase, type Database } from "./store/database.ts";
 import { writeBatch } from "./store/write_batch.ts";
 import type { IngestVault } from "./vault/seal_batch.ts";
 
@@ -42,6 +42,8 @@ export interface IngestOptions {
   readonly signal?: AbortSignal | undefined;
   /** Visibility timeout asked for on receive, and renewed while a message waits (default 60). */
   readonly visibilitySeconds?: number | undefined;
+  /** A batch write that has not committed after this long is abandoned and retried (default 60). */
+  readonly writeTimeoutSeconds?: number | undefined;
   /** How long a partial batch waits for more messages before it is written (default 500). */
   readonly batchWaitMs?: number | undefined;
   /** Called whenever a count changes. */
@@ -56,14 +58,18 @@ interface Held {
   visibleAt: number;
 }
 
-/** Drains `queue` into `db` until the queue is empty, `maxMessages` or the signal. */
+/**
+ * Drains `queue` into the database until the queue is empty, `maxMessages` or the signal. The
+ * ingest opens its pools with `connect` and closes them; a failed write gets a fresh pool.
+ */
 export async function ingest(
-  { queue, db, vault }: { queue: SqsQueue; db: Database; vault: IngestVault },
+  { queue, connect, vault }: { queue: SqsQueue; connect: () => Database; vault: IngestVault },
   options: IngestOptions,
 ): Promise<IngestSummary> {
   const started = performance.now();
   const log = options.log ?? (() => {});
   const visibility = options.visibilitySeconds ?? 60;
+  const writeTimeout = (options.writeTimeoutSeconds ?? 60) * 1000;
   const batchWait = options.batchWaitMs ?? 500;
   // Bounded memory: receiving pauses while this many messages are received but not deleted.
   const budget = 2 * options.batchSize + options.concurrency * SQS_BATCH_MAX;
@@ -144,18 +150,28 @@ export async function ingest(
     }
   };
 
+  let db = connect();
   const commit = async (batch: readonly QueueMessage[]): Promise<void> => {
     const parsed = batch.map(parseMessage);
     for (let attempt = 1;; attempt++) {
+      const pool = db;
       try {
-        const result = await db.begin((tx) => writeBatch(tx, parsed, { vault }));
+        const result = await withDeadline(
+          pool.begin((tx) => writeBatch(tx, parsed, { vault })),
+          writeTimeout,
+        );
         counts.inserted += result.inserted;
         counts.quarantined += result.quarantined;
         counts.duplicates += result.duplicates;
         progress();
         return;
       } catch (error) {
-        // Nothing of the batch is deleted until it commits; its visibility is kept extended.
+        // A connection that failed mid-write may never write again (postgres.js 3.4.9 keeps a
+        // stale write timer), and a half-open one never answers: retry on a fresh pool. Dropping
+        // the old one rolls back whatever it still held; a commit that did land is found by
+        // message id. Nothing of the batch is deleted until it commits.
+        db = connect();
+        closeDatabase(pool, { timeoutSeconds: 0 }).catch(() => {});
         const delay = backoff(attempt);
         log(
           `Cannot write a batch of ${batch.length} messages (attempt ${attempt}), ` +
@@ -227,6 +243,14 @@ export async function ingest(
     }
   };
   const heartbeat = setInterval(extend, (visibility * 1000) / 6);
+  // Dropping a pool mid-transaction rejects queries of postgres.js's own that nothing awaits;
+  // those rejections are expected here and must not end the process.
+  const onDropped = (event: PromiseRejectionEvent) => {
+    if ((event.reason as { code?: unknown } | null)?.code === "CONNECTION_DESTROYED") {
+      event.preventDefault();
+    }
+  };
+  globalThis.addEventListener("unhandledrejection", onDropped);
 
   try {
     const receiving = Array.from({ length: options.concurrency }, () =>
@@ -248,6 +272,8 @@ export async function ingest(
     clearInterval(heartbeat);
     options.signal?.removeEventListener("abort", onAbort);
     changed.close();
+    await closeDatabase(db);
+    globalThis.removeEventListener("unhandledrejection", onDropped);
   }
   return { ...counts, seconds: (performance.now() - started) / 1000 };
 }
@@ -266,6 +292,24 @@ function seconds(ms: number): string {
 function describe(error: unknown): string {
   const message = error instanceof Error ? error.message || error.name : String(error);
   return message.split("\n")[0] ?? "";
+}
+
+/** Settles like `promise`, or rejects once `ms` have passed without it settling. */
+async function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  // The abandoned promise still settles later (the pool is dropped); that must not go unhandled.
+  promise.catch(() => {});
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`The write did not finish within ${seconds(ms)}`)),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Resolves after `ms`, or early when `signal` aborts. */

@@ -25,6 +25,8 @@ async function ingestSetup() {
     queue,
     db,
     vault,
+    /** Opens a pool on the test database for the ingest; the database closes it. */
+    connect: () => database.connect({ max: 2 }),
     async [Symbol.asyncDispose]() {
       queue.close();
       await sqs.close();
@@ -36,7 +38,7 @@ async function ingestSetup() {
 Deno.test(`ingest() drains the sample queue: 99 rows, 1 quarantined, queue empty (${DATABASE_KIND})`, async () => {
   await using setup = await ingestSetup();
   await setup.queue.send(await sampleBodies());
-  const summary = await ingest({ queue: setup.queue, db: setup.db, vault: setup.vault }, {
+  const summary = await ingest({ queue: setup.queue, connect: setup.connect, vault: setup.vault }, {
     ...QUICK,
     concurrency: 4,
     batchSize: 500,
@@ -51,7 +53,7 @@ Deno.test(`ingest() drains the sample queue: 99 rows, 1 quarantined, queue empty
   assert.equal(await countRows(setup.db, "user_logins"), 99);
   assert.equal(await countRows(setup.db, "ingest_quarantine"), 1);
   // A second drain finds nothing.
-  const again = await ingest({ queue: setup.queue, db: setup.db, vault: setup.vault }, {
+  const again = await ingest({ queue: setup.queue, connect: setup.connect, vault: setup.vault }, {
     ...QUICK,
     concurrency: 2,
     batchSize: 500,
@@ -63,7 +65,7 @@ Deno.test(`ingest() drains the sample queue: 99 rows, 1 quarantined, queue empty
 Deno.test(`ingest() stops after --max-messages and leaves the rest queued (${DATABASE_KIND})`, async () => {
   await using setup = await ingestSetup();
   await setup.queue.send(generateLogins(100, { malformedShare: 0 }));
-  const summary = await ingest({ queue: setup.queue, db: setup.db, vault: setup.vault }, {
+  const summary = await ingest({ queue: setup.queue, connect: setup.connect, vault: setup.vault }, {
     ...QUICK,
     concurrency: 3,
     batchSize: 7,
@@ -80,7 +82,7 @@ Deno.test(`ingest() renews the visibility of messages waiting in a batch (${DATA
   await using setup = await ingestSetup();
   await setup.queue.send(generateLogins(30, { malformedShare: 0 }));
   // Visibility 2 s, but the partial batch waits 5 s: without renewal SQS would redeliver them.
-  const summary = await ingest({ queue: setup.queue, db: setup.db, vault: setup.vault }, {
+  const summary = await ingest({ queue: setup.queue, connect: setup.connect, vault: setup.vault }, {
     concurrency: 2,
     batchSize: 1000,
     batchWaitMs: 5000,
@@ -96,7 +98,7 @@ Deno.test(`ingest() on abort stops receiving, then writes and deletes what it ho
   await using setup = await ingestSetup();
   await setup.queue.send(generateLogins(3000, { malformedShare: 0.05 }));
   const stop = new AbortController();
-  const summary = await ingest({ queue: setup.queue, db: setup.db, vault: setup.vault }, {
+  const summary = await ingest({ queue: setup.queue, connect: setup.connect, vault: setup.vault }, {
     ...QUICK,
     concurrency: 4,
     batchSize: 200,
@@ -120,14 +122,14 @@ Deno.test(`ingest() survives losing the database: nothing uncommitted is deleted
   await using proxy = TcpProxy.start(port);
   const url = new URL(setup.database.url);
   url.port = String(proxy.port);
-  const db = connectDatabase(url.href, { max: 2 });
   const sent = 4000;
   const bodies = generateLogins(sent, { malformedShare: 0.05 });
   await setup.queue.send(bodies);
   const lines: string[] = [];
   let cut: Promise<void> | undefined;
   try {
-    const run = ingest({ queue: setup.queue, db, vault: setup.vault }, {
+    const connect = () => connectDatabase(url.href, { max: 2 });
+    const run = ingest({ queue: setup.queue, connect, vault: setup.vault }, {
       ...QUICK,
       concurrency: 4,
       batchSize: 100,
@@ -164,8 +166,43 @@ Deno.test(`ingest() survives losing the database: nothing uncommitted is deleted
     assert.deepEqual(await setup.queue.depth(), { visible: 0, inFlight: 0, delayed: 0 });
   } finally {
     proxy.restore();
-    await db.end();
   }
+});
+
+Deno.test(`ingest() abandons a write that does not finish in time and retries it on a fresh pool (${DATABASE_KIND})`, async () => {
+  await using setup = await ingestSetup();
+  const sent = 300;
+  await setup.queue.send(generateLogins(sent, { malformedShare: 0 }));
+  const lines: string[] = [];
+  // A transaction holding the table stalls every batch write until it ends.
+  let release = () => {};
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let locked = () => {};
+  const lockHeld = new Promise<void>((resolve) => (locked = resolve));
+  const lock = setup.db.begin(async (tx) => {
+    await tx`LOCK TABLE user_logins IN ACCESS EXCLUSIVE MODE`;
+    locked();
+    await released;
+  });
+  await lockHeld;
+  const run = ingest({ queue: setup.queue, connect: setup.connect, vault: setup.vault }, {
+    ...QUICK,
+    concurrency: 2,
+    batchSize: 100,
+    writeTimeoutSeconds: 1,
+    untilEmpty: true,
+    log: (line) => {
+      lines.push(line);
+      if (line.includes("did not finish within")) release();
+    },
+  });
+  await lock;
+  const summary = await run;
+  assert.ok(lines.some((line) => line.includes("did not finish within 1.0s")), lines.join("\n"));
+  assert.equal(summary.inserted, sent);
+  assert.equal(summary.duplicates, 0);
+  assert.equal(await countRows(setup.db, "user_logins"), sent);
+  assert.deepEqual(await setup.queue.depth(), { visible: 0, inFlight: 0, delayed: 0 });
 });
 
 Deno.test(`ingest() retries when SQS is unreachable and drains once it returns (${DATABASE_KIND})`, async () => {
@@ -183,7 +220,7 @@ Deno.test(`ingest() retries when SQS is unreachable and drains once it returns (
   );
   const lines: string[] = [];
   try {
-    const run = ingest({ queue, db: setup.db, vault: setup.vault }, {
+    const run = ingest({ queue, connect: setup.connect, vault: setup.vault }, {
       ...QUICK,
       concurrency: 2,
       batchSize: 100,

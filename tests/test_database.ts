@@ -1,7 +1,7 @@
 /** A database of a test's own: a fresh one on DATABASE_URL's server, or embedded PGlite when unset. */
 import postgres from "postgres";
 import { parseDatabaseUrl } from "../lib/config.ts";
-import { connectDatabase, type Database } from "../lib/store/database.ts";
+import { closeDatabase, connectDatabase, type Database } from "../lib/store/database.ts";
 import { EmbeddedPostgres } from "../lib/store/embedded_postgres.ts";
 
 const SERVER_URL = Deno.env.get("DATABASE_URL") || undefined;
@@ -66,7 +66,7 @@ export class TestDatabase implements AsyncDisposable {
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    await Promise.all(this.#pools.map((pool) => pool.end()));
+    await Promise.all(this.#pools.map((pool) => closeDatabase(pool)));
     await this.#dispose();
   }
 }

@@ -7,6 +7,9 @@ export type Database = postgres.Sql;
 /** A transaction's connection, as handed out by `Database.begin`. */
 export type Transaction = postgres.TransactionSql;
 
+/** Seconds `closeDatabase` lets running queries finish before it drops their connections. */
+const CLOSE_TIMEOUT_SECONDS = 5;
+
 /** Opens a pool on `url`; connections are made on first use. `debug` sees every statement. */
 export function connectDatabase(
   url: string,
@@ -21,4 +24,15 @@ export function connectDatabase(
     onnotice: () => {},
     connection: { application_name: "vaultline" },
   });
+}
+
+/**
+ * Closes `db`. Bounded because postgres.js 3.4.9's `end()` waits forever on a connection that
+ * failed mid-query (porsager/postgres#1097); after the timeout the connections are dropped.
+ */
+export async function closeDatabase(
+  db: Database,
+  { timeoutSeconds = CLOSE_TIMEOUT_SECONDS }: { timeoutSeconds?: number } = {},
+): Promise<void> {
+  await db.end({ timeout: timeoutSeconds });
 }
