@@ -272,8 +272,11 @@ export async function ingest(
     clearInterval(heartbeat);
     options.signal?.removeEventListener("abort", onAbort);
     changed.close();
-    await closeDatabase(db);
-    globalThis.removeEventListener("unhandledrejection", onDropped);
+    try {
+      await closeDatabase(db);
+    } finally {
+      globalThis.removeEventListener("unhandledrejection", onDropped);
+    }
   }
   return { ...counts, seconds: (performance.now() - started) / 1000 };
 }
