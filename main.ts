@@ -1,249 +1,102 @@
-/** vaultline's command line: parses, wires the parts together, maps errors to exit codes. */
-import {
-  type Command,
-  ConfigError,
-  type Environment,
-  isSandbox,
-  parseCommand,
-  type RevealCommand,
-  type RunCommand,
-  type SeedCommand,
-} from "./lib/config.ts";
-import { ingest, type IngestCounts, type IngestSummary } from "./lib/ingest.ts";
-import { SqsQueue } from "./lib/queue/sqs_queue.ts";
-import { generateLogins } from "./lib/record/generate_logins.ts";
-import { Sandbox } from "./lib/sandbox.ts";
-import { closeDatabase, connectDatabase } from "./lib/store/database.ts";
-import { migrate } from "./lib/store/migrate.ts";
-import { dataKeySource } from "./lib/vault/envelope.ts";
-import { createKeyrings, readKeyring, writeKeyring } from "./lib/vault/keyring.ts";
-import { revealTokens } from "./lib/vault/reveal.ts";
+/** vaultline's command line: the table of commands, and errors mapped to exit codes. */
+import type { Command } from "./lib/cli/command.ts";
+import { keysInit } from "./lib/cli/keys_init.ts";
+import { reveal } from "./lib/cli/reveal.ts";
+import { run } from "./lib/cli/run.ts";
+import { seed } from "./lib/cli/seed.ts";
+import { ConfigError } from "./lib/config_error.ts";
+import { type Environment, ENVIRONMENT_VARIABLES } from "./lib/settings.ts";
+import { KeyringError } from "./lib/vault/keyring.ts";
+
+/** Every command; adding one is a new file in `lib/cli/` and a line here. */
+export const COMMANDS: readonly Command[] = [run, reveal, keysInit, seed];
 
 /** Runs the command line `args`; resolves to the process exit code. */
 export async function main(args: readonly string[], env: Environment): Promise<number> {
-  try {
-    return await execute(parseCommand(args, env));
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    console.error(`vaultline: ${message}`);
-    return error instanceof ConfigError ? 2 : 1;
-  }
-}
-
-async function execute(command: Command): Promise<number> {
-  switch (command.name) {
-    case "help":
-      console.log(command.text);
-      return 0;
-    case "keys-init":
-      return await keysInit(command.out, command.ingestOut);
-    case "reveal":
-      return await reveal(command);
-    case "run":
-      return await run(command);
-    case "seed":
-      return await seed(command);
-  }
-}
-
-async function run(command: RunCommand): Promise<number> {
-  const { settings } = command;
-  const log = (line: string) => console.error(`vaultline: ${line}`);
-  await using sandbox = isSandbox(settings)
-    ? await Sandbox.open(settings.dataDir, { database: true, queue: true, log })
-    : undefined;
-  if (sandbox) {
-    if (await sandbox.ensureKeyrings()) log(`Created a keyring pair in "${settings.dataDir}/"`);
-    const seeded = await sandbox.seedOnce();
-    if (seeded > 0) log(`Seeded the sandbox queue with ${seeded} sample messages`);
-  }
-  const keyring = await readKeyring(settings.keyringPath!);
-  if (keyring.kind === "full") {
-    log("The keyring holds the KEK's private key; the ingest needs only the ingest keyring");
-  }
-  const queue = sandbox?.openQueue() ?? new SqsQueue(settings.sqsQueueUrl!, {
-    region: settings.awsRegion,
-    endpoint: settings.sqsEndpoint,
-  });
-  const url = sandbox?.database?.url ?? settings.databaseUrl!;
-  // Migrations and the sandbox's closing query; the ingest opens (and renews) its own pool.
-  const db = connectDatabase(url, { max: 1 });
-  const stop = new AbortController();
-  const onSignal = () => {
-    // A second signal does not wait: uncommitted messages return to the queue after their timeout.
-    if (stop.signal.aborted) Deno.exit(130);
-    log("Stopping: writing and deleting what is in flight (signal again to quit at once)");
-    stop.abort();
-  };
-  const signals = ["SIGINT", "SIGTERM"] as const;
-  for (const signal of signals) Deno.addSignalListener(signal, onSignal);
-  const progress = progressLine();
-  try {
-    await migrate(db);
-    const summary = await ingest({
-      queue,
-      connect: () => connectDatabase(url, { max: 2 }),
-      vault: {
-        tokenKey: keyring.tokenKey,
-        dataKey: dataKeySource(keyring.keks[0]!),
-      },
-    }, {
-      concurrency: command.concurrency,
-      batchSize: command.batchSize,
-      visibilitySeconds: command.visibilitySeconds,
-      untilEmpty: command.untilEmpty,
-      maxMessages: command.maxMessages,
-      signal: stop.signal,
-      onProgress: progress.update,
-      log: (line) => {
-        progress.clear();
-        log(line);
-      },
-    });
-    progress.clear();
-    if (command.json) console.log(JSON.stringify(summary));
-    else console.log(describeSummary(summary));
-    if (sandbox) {
-      const [example] = await db<
-        { maskedIp: string }[]
-      >`SELECT masked_ip FROM user_logins WHERE masked_ip IS NOT NULL LIMIT 1`;
-      console.error(sandboxEpilogue(settings.dataDir, example?.maskedIp));
+  const command = findCommand(args);
+  const rest = args.slice(command ? command.name.split(" ").length : 1);
+  const help = rest.includes("--help") || rest.includes("-h");
+  if (!command) {
+    if (args.length === 0 || help || args[0] === "help") return print(usage());
+    const group = COMMANDS.filter((c) => c.name.startsWith(`${args[0]} `));
+    if (group.length > 0) {
+      if (!help && args.length > 1) {
+        return fail(
+          new ConfigError(
+            `Unknown ${args[0]} action "${args[1]}": expected ${
+              group.map((c) => c.name.split(" ")[1]).join(", ")
+            }`,
+          ),
+        );
+      }
+      return print(groupUsage(args[0]!, group));
     }
-    return 0;
-  } finally {
-    progress.clear();
-    for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
-    queue.close();
-    await closeDatabase(db);
+    return fail(
+      new ConfigError(`Unknown command "${args[0]}": run "vaultline --help" for the list`),
+    );
+  }
+  if (help) return print(command.help);
+  try {
+    return await command.run(rest, env);
+  } catch (error) {
+    return fail(error);
   }
 }
 
-function describeSummary(summary: IngestSummary): string {
-  if (summary.received === 0) return "Nothing new: the queue held no messages";
-  const rate = summary.received / Math.max(summary.seconds, 0.001);
+function findCommand(args: readonly string[]): Command | undefined {
+  return COMMANDS.find((command) => {
+    const words = command.name.split(" ");
+    return words.every((word, i) => args[i] === word);
+  });
+}
+
+function usage(commands: readonly Command[] = COMMANDS): string {
+  const width = Math.max(...commands.map((c) => c.name.length)) + 2;
   return [
-    `Received ${summary.received} messages in ${summary.seconds.toFixed(1)}s (${
-      rate.toFixed(0)
-    }/s)`,
-    `  inserted     ${summary.inserted} rows into user_logins`,
-    `  quarantined  ${summary.quarantined} into ingest_quarantine`,
-    `  duplicates   ${summary.duplicates} already written, skipped`,
-    `  deleted      ${summary.deleted} from the queue`,
+    "vaultline: drain login events from SQS into a Postgres privacy vault",
+    "",
+    "Usage: vaultline <command> [options]",
+    "",
+    "Commands:",
+    ...commands.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
+    "",
+    'Run "vaultline <command> --help" for a command\'s options.',
+    "",
+    "Environment:",
+    "  DATABASE_URL    postgres://user:pass@host:port/db (unset with SQS_QUEUE_URL: sandbox)",
+    "  SQS_QUEUE_URL   https://sqs.<region>.amazonaws.com/<account>/<queue>",
+    "  SQS_ENDPOINT    SQS endpoint (default: AWS, or the queue URL's origin when not amazonaws.com)",
+    "  AWS_REGION      default us-east-1",
+    "  VAULT_KEYRING   keyring file (--keyring overrides)",
   ].join("\n");
 }
 
-function sandboxEpilogue(dataDir: string, token: string | undefined): string {
-  const lines = [
+function groupUsage(name: string, actions: readonly Command[]): string {
+  return [
+    `Usage: vaultline ${name} <action> [options]`,
     "",
-    `The sandbox keeps everything in "${dataDir}/": embedded Postgres in ${dataDir}/postgres,`,
-    `the queue in ${dataDir}/sqs, and the keyrings (keyring.json reveals, ingest.keyring.json ingests).`,
-  ];
-  if (token) {
-    lines.push(
-      "Reveal a token (audited in reveal_audit):",
-      `  deno task reveal --token ${token} --reason "trying the sandbox"`,
-    );
-  }
-  return lines.join("\n");
+    "Actions:",
+    ...actions.map((c) => `  ${c.name.padEnd(20)}${c.summary}`),
+    "",
+    `Run "vaultline ${name} <action> --help" for an action's options.`,
+  ].join("\n");
 }
 
-/** A live line on stderr while it is a terminal; nothing otherwise. */
-function progressLine() {
-  const live = Deno.stderr.isTerminal();
-  const started = performance.now();
-  const encoder = new TextEncoder();
-  let last = 0;
-  let shown = false;
-  return {
-    update(counts: Readonly<IngestCounts>): void {
-      const now = performance.now();
-      if (!live || now - last < 200) return;
-      last = now;
-      const rate = counts.received / Math.max((now - started) / 1000, 0.001);
-      const line = `received ${counts.received}  inserted ${counts.inserted}  ` +
-        `quarantined ${counts.quarantined}  ${rate.toFixed(0)} msg/s`;
-      Deno.stderr.writeSync(encoder.encode(`\r\x1b[2K${line}`));
-      shown = true;
-    },
-    clear(): void {
-      if (shown) Deno.stderr.writeSync(encoder.encode("\r\x1b[2K"));
-      shown = false;
-    },
-  };
+function print(text: string, code = 0): number {
+  (code === 0 ? console.log : console.error)(text);
+  return code;
 }
 
-async function seed(command: SeedCommand): Promise<number> {
-  const { settings } = command;
-  await using sandbox = settings.sqsQueueUrl === undefined
-    ? await Sandbox.open(settings.dataDir, { database: false, queue: true })
-    : undefined;
-  const queue = sandbox?.openQueue() ?? new SqsQueue(settings.sqsQueueUrl!, {
-    region: settings.awsRegion,
-    endpoint: settings.sqsEndpoint,
-  });
-  try {
-    const bodies = generateLogins(command.count, { malformedShare: command.malformedShare });
-    await queue.send(bodies);
-    console.error(`Sent ${bodies.length} messages to "${queue.url}"`);
-    return 0;
-  } finally {
-    queue.close();
-  }
+/** One line on stderr; exit 2 for what no retry heals, 1 for a runtime failure. */
+function fail(error: unknown): number {
+  const message = error instanceof Error ? error.message : String(error);
+  console.error(`vaultline: ${message.split("\n")[0]}`);
+  return error instanceof ConfigError || error instanceof KeyringError ? 2 : 1;
 }
 
-async function keysInit(out: string, ingestOut: string): Promise<number> {
-  for (const path of [out, ingestOut]) {
-    if (await exists(path)) {
-      throw new ConfigError(`Cannot write keyring "${path}": file exists, refusing to overwrite`);
-    }
-  }
-  const { full, ingest } = await createKeyrings();
-  await writeKeyring(out, full);
-  await writeKeyring(ingestOut, ingest);
-  console.error(`Wrote the full keyring to "${out}" (for reveal; keep it offline)`);
-  console.error(`Wrote the ingest keyring to "${ingestOut}" (for run; it cannot decrypt)`);
-  return 0;
+/** The variables vaultline reads, and no others. */
+function readEnvironment(): Environment {
+  return Object.fromEntries(ENVIRONMENT_VARIABLES.map((name) => [name, Deno.env.get(name)]));
 }
 
-async function reveal(command: RevealCommand): Promise<number> {
-  const { settings } = command;
-  const keyring = await readKeyring(settings.keyringPath!);
-  if (keyring.kind !== "full") {
-    throw new ConfigError(
-      `Cannot reveal with keyring "${settings.keyringPath}": it is an ingest keyring, without the private key`,
-    );
-  }
-  await using sandbox = settings.databaseUrl === undefined
-    ? await openSandboxDatabase(settings.dataDir)
-    : undefined;
-  const db = connectDatabase(settings.databaseUrl ?? sandbox!.database!.url, { max: 1 });
-  try {
-    const result = await revealTokens(db, keyring, { ...command, osUser: settings.osUser });
-    for (const token of result.unknown) console.error(`vaultline: unknown token "${token}"`);
-    for (const entry of result.revealed) console.log(JSON.stringify(entry));
-    return result.unknown.length === 0 ? 0 : 1;
-  } finally {
-    await closeDatabase(db);
-  }
-}
-
-async function openSandboxDatabase(dataDir: string): Promise<Sandbox> {
-  if (!(await exists(`${dataDir}/postgres`))) {
-    throw new ConfigError(
-      `No sandbox database in "${dataDir}/postgres": run "deno task run" first, or set DATABASE_URL`,
-    );
-  }
-  return await Sandbox.open(dataDir, { database: true, queue: false });
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
-
-if (import.meta.main) Deno.exit(await main(Deno.args, Deno.env.toObject()));
+if (import.meta.main) Deno.exit(await main(Deno.args, readEnvironment()));

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { connectDatabase } from "../lib/store/database.ts";
-import { EmbeddedPostgres } from "../lib/store/embedded_postgres.ts";
+import { EmbeddedPostgres } from "../lib/sandbox/embedded_postgres.ts";
 
 Deno.test("EmbeddedPostgres keeps concurrent clients' statements and transactions apart", async () => {
   await using server = await EmbeddedPostgres.start();

@@ -1,13 +1,15 @@
 import assert from "node:assert/strict";
-import { ingest, type IngestOptions } from "../lib/ingest.ts";
-import { EmbeddedSqs } from "../lib/queue/embedded_sqs.ts";
+import type { IngestEvent } from "../lib/ingest/events.ts";
+import { ingest, type IngestOptions } from "../lib/ingest/ingest.ts";
 import { SqsQueue } from "../lib/queue/sqs_queue.ts";
-import { generateLogins } from "../lib/record/generate_logins.ts";
+import { EmbeddedSqs } from "../lib/sandbox/embedded_sqs.ts";
+import { generateLogins } from "../lib/sandbox/generate_logins.ts";
 import { connectDatabase } from "../lib/store/database.ts";
 import { migrate } from "../lib/store/migrate.ts";
 import { TcpProxy } from "./tcp_proxy.ts";
 import { countRows, countWritten, DATABASE_KIND, TestDatabase } from "./test_database.ts";
 import { freshKeys, sampleBodies } from "./vault_fixture.ts";
+import { delay, waitFor, within } from "./wait.ts";
 
 const QUICK: Partial<IngestOptions> = { batchWaitMs: 100 };
 
@@ -37,29 +39,57 @@ async function ingestSetup() {
 
 Deno.test(`ingest() drains the sample queue: 99 rows, 1 quarantined, queue empty (${DATABASE_KIND})`, async () => {
   await using setup = await ingestSetup();
-  await setup.queue.send(await sampleBodies());
+  await setup.queue.send(sampleBodies());
+  const events: IngestEvent[] = [];
+  const started = performance.now();
   const summary = await ingest({ queue: setup.queue, connect: setup.connect, vault: setup.vault }, {
     ...QUICK,
     concurrency: 4,
     batchSize: 500,
     untilEmpty: true,
+    onEvent: (event) => events.push(event),
   });
+  const elapsed = (performance.now() - started) / 1000;
   assert.deepEqual(
     { ...summary, seconds: 0 },
     { received: 100, inserted: 99, quarantined: 1, duplicates: 0, deleted: 100, seconds: 0 },
   );
-  assert.ok(summary.seconds > 0);
+  assert.ok(
+    summary.seconds > 0 && summary.seconds <= elapsed,
+    `${summary.seconds}s of ${elapsed}s`,
+  );
+  // The events tell the same story as the summary, and end with it.
+  assert.deepEqual(events.at(-1), { type: "stopped", summary });
+  const quarantined = events.filter((e) => e.type === "quarantined");
+  assert.equal(quarantined.length, 1);
+  assert.match(
+    quarantined[0]!.type === "quarantined" ? quarantined[0]!.reason : "",
+    /user_id is missing/,
+  );
+  const written = events.flatMap((e) => e.type === "batchWritten" ? [e] : []);
+  assert.equal(written.reduce((n, e) => n + e.size, 0), 100);
+  assert.ok(written.every((e) => e.ms >= 0 && e.ms <= elapsed * 1000));
+  const bytes = events.reduce((n, e) => n + (e.type === "received" ? e.bytes : 0), 0);
+  assert.equal(bytes, sampleBodies().reduce((n, body) => n + body.length, 0));
   assert.deepEqual(await setup.queue.depth(), { visible: 0, inFlight: 0, delayed: 0 });
   assert.equal(await countRows(setup.db, "user_logins"), 99);
   assert.equal(await countRows(setup.db, "ingest_quarantine"), 1);
-  // A second drain finds nothing.
+  // A second drain finds nothing, and writes nothing.
   const again = await ingest({ queue: setup.queue, connect: setup.connect, vault: setup.vault }, {
     ...QUICK,
     concurrency: 2,
     batchSize: 500,
     untilEmpty: true,
   });
-  assert.equal(again.received, 0);
+  assert.deepEqual({ ...again, seconds: 0 }, {
+    received: 0,
+    inserted: 0,
+    quarantined: 0,
+    duplicates: 0,
+    deleted: 0,
+    seconds: 0,
+  });
+  assert.equal(await countRows(setup.db, "user_logins"), 99);
 });
 
 Deno.test(`ingest() stops after --max-messages and leaves the rest queued (${DATABASE_KIND})`, async () => {
@@ -75,6 +105,7 @@ Deno.test(`ingest() stops after --max-messages and leaves the rest queued (${DAT
   assert.equal(summary.received, 45);
   assert.equal(summary.inserted, 45);
   assert.equal(summary.deleted, 45);
+  assert.equal(await countRows(setup.db, "user_logins"), 45);
   assert.deepEqual(await setup.queue.depth(), { visible: 55, inFlight: 0, delayed: 0 });
 });
 
@@ -82,14 +113,18 @@ Deno.test(`ingest() renews the visibility of messages waiting in a batch (${DATA
   await using setup = await ingestSetup();
   await setup.queue.send(generateLogins(30, { malformedShare: 0 }));
   // Visibility 2 s, but the partial batch waits 5 s: without renewal SQS would redeliver them.
+  const events: IngestEvent[] = [];
   const summary = await ingest({ queue: setup.queue, connect: setup.connect, vault: setup.vault }, {
     concurrency: 2,
     batchSize: 1000,
     batchWaitMs: 5000,
     visibilitySeconds: 2,
     untilEmpty: true,
+    onEvent: (event) => events.push(event),
   });
   assert.equal(summary.received, 30, "a message was redelivered: its visibility ran out");
+  const extended = events.reduce((n, e) => n + (e.type === "extended" ? e.count : 0), 0);
+  assert.ok(extended >= 30, `${extended} extensions for 30 messages waiting 5 s`);
   assert.equal(summary.inserted, 30);
   assert.equal(summary.duplicates, 0);
 });
@@ -98,14 +133,16 @@ Deno.test(`ingest() on abort stops receiving, then writes and deletes what it ho
   await using setup = await ingestSetup();
   await setup.queue.send(generateLogins(3000, { malformedShare: 0.05 }));
   const stop = new AbortController();
+  let received = 0;
   const summary = await ingest({ queue: setup.queue, connect: setup.connect, vault: setup.vault }, {
     ...QUICK,
     concurrency: 4,
     batchSize: 200,
     untilEmpty: false,
     signal: stop.signal,
-    onProgress: (counts) => {
-      if (counts.received >= 500) stop.abort();
+    onEvent: (event) => {
+      if (event.type === "received") received += event.count;
+      if (received >= 500) stop.abort();
     },
   });
   assert.ok(summary.received >= 500 && summary.received < 3000, `received ${summary.received}`);
@@ -125,7 +162,7 @@ Deno.test(`ingest() survives losing the database: nothing uncommitted is deleted
   const sent = 4000;
   const bodies = generateLogins(sent, { malformedShare: 0.05 });
   await setup.queue.send(bodies);
-  const lines: string[] = [];
+  const events: IngestEvent[] = [];
   let cut: Promise<void> | undefined;
   try {
     const connect = () => connectDatabase(url.href, { max: 2 });
@@ -135,16 +172,16 @@ Deno.test(`ingest() survives losing the database: nothing uncommitted is deleted
       batchSize: 100,
       visibilitySeconds: 10,
       untilEmpty: true,
-      log: (line) => lines.push(line),
-      onProgress: (counts) => {
-        if (!cut && counts.inserted > 0) cut = proxy.cut();
+      onEvent: (event) => {
+        events.push(event);
+        if (!cut && event.type === "batchWritten") cut = proxy.cut();
       },
     });
-    while (!cut) await new Promise((resolve) => setTimeout(resolve, 50));
+    await waitFor("the first batch to commit, and the cut", () => cut !== undefined);
     await cut;
     // While the database is away, every message is still queued or already committed.
     for (let i = 0; i < 6; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await delay(500);
       const depth = await setup.queue.depth();
       const committed = await countWritten(setup.db);
       assert.ok(committed < sent, "the cut came too late to test anything");
@@ -153,14 +190,14 @@ Deno.test(`ingest() survives losing the database: nothing uncommitted is deleted
         `lost messages: ${committed} committed, ${depth.visible + depth.inFlight} queued`,
       );
     }
-    assert.ok(lines.some((line) => line.startsWith("Cannot write a batch")), lines.join("\n"));
+    assert.ok(events.some((e) => e.type === "retry" && e.stage === "write"), "no write retry");
     const originals = bodies.flatMap((body) => [...body.matchAll(/"(?:ip|device_id)":"([^"]+)"/g)])
       .map((match) => match[1]!);
     assert.ok(originals.length > sent);
-    const logged = lines.join("\n");
-    assert.ok(originals.every((value) => !logged.includes(value)), "a log line holds an original");
+    const reported = JSON.stringify(events);
+    assert.ok(originals.every((value) => !reported.includes(value)), "an event holds an original");
     proxy.restore();
-    const summary = await run;
+    const summary = await within("the ingest to finish once the database is back", run);
     assert.equal(await countWritten(setup.db), sent);
     assert.equal(summary.inserted + summary.quarantined, sent);
     assert.deepEqual(await setup.queue.depth(), { visible: 0, inFlight: 0, delayed: 0 });
@@ -173,7 +210,7 @@ Deno.test(`ingest() abandons a write that does not finish in time and retries it
   await using setup = await ingestSetup();
   const sent = 300;
   await setup.queue.send(generateLogins(sent, { malformedShare: 0 }));
-  const lines: string[] = [];
+  const events: IngestEvent[] = [];
   // A transaction holding the table stalls every batch write until it ends.
   let release = () => {};
   const released = new Promise<void>((resolve) => (release = resolve));
@@ -191,14 +228,17 @@ Deno.test(`ingest() abandons a write that does not finish in time and retries it
     batchSize: 100,
     writeTimeoutSeconds: 1,
     untilEmpty: true,
-    log: (line) => {
-      lines.push(line);
-      if (line.includes("did not finish within")) release();
+    onEvent: (event) => {
+      events.push(event);
+      if (event.type === "retry" && event.cause.includes("did not finish within")) release();
     },
   });
-  await lock;
-  const summary = await run;
-  assert.ok(lines.some((line) => line.includes("did not finish within 1.0s")), lines.join("\n"));
+  await within("the overdue write to be abandoned", lock);
+  const summary = await within("the ingest to finish", run);
+  assert.ok(
+    events.some((e) => e.type === "retry" && e.cause === "The write did not finish within 1.0s"),
+    JSON.stringify(events.filter((e) => e.type === "retry")),
+  );
   assert.equal(summary.inserted, sent);
   assert.equal(summary.duplicates, 0);
   assert.equal(await countRows(setup.db, "user_logins"), sent);
@@ -218,20 +258,22 @@ Deno.test(`ingest() retries when SQS is unreachable and drains once it returns (
       credentials: { accessKeyId: "x", secretAccessKey: "x" },
     },
   );
-  const lines: string[] = [];
+  const events: IngestEvent[] = [];
   try {
     const run = ingest({ queue, connect: setup.connect, vault: setup.vault }, {
       ...QUICK,
       concurrency: 2,
       batchSize: 100,
       untilEmpty: true,
-      log: (l) => lines.push(l),
+      onEvent: (event) => events.push(event),
     });
-    while (!lines.some((line) => line.startsWith("Cannot receive from the queue"))) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await waitFor(
+      "a failed receive while SQS is away",
+      () => events.some((e) => e.type === "retry" && e.stage === "receive"),
+    );
+    assert.equal(await countWritten(setup.db), 0);
     proxy.restore();
-    const summary = await run;
+    const summary = await within("the ingest to drain once SQS is back", run);
     assert.equal(summary.inserted, 500);
     assert.equal(await countWritten(setup.db), 500);
   } finally {

@@ -1,13 +1,14 @@
 import assert from "node:assert/strict";
-import { ConfigError } from "../lib/config.ts";
-import { createKeyrings, readKeyring, writeKeyring } from "../lib/vault/keyring.ts";
+import { createKeyrings, KeyringError, readKeyring, writeKeyrings } from "../lib/vault/keyring.ts";
 
-Deno.test("writeKeyring() and readKeyring() keep a full and an ingest keyring, mode 0600", async () => {
+Deno.test("writeKeyrings() and readKeyring() keep a full and an ingest keyring, mode 0600", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const { full, ingest } = await createKeyrings();
-    await writeKeyring(`${dir}/full.json`, full);
-    await writeKeyring(`${dir}/ingest.json`, ingest);
+    await writeKeyrings([
+      { path: `${dir}/full.json`, file: full },
+      { path: `${dir}/ingest.json`, file: ingest },
+    ]);
     for (const name of ["full.json", "ingest.json"]) {
       assert.equal((await Deno.stat(`${dir}/${name}`)).mode! & 0o777, 0o600);
     }
@@ -26,13 +27,13 @@ Deno.test("writeKeyring() and readKeyring() keep a full and an ingest keyring, m
   }
 });
 
-Deno.test("writeKeyring() refuses to overwrite a file", async () => {
+Deno.test("writeKeyrings() refuses to overwrite a file", async () => {
   const dir = await Deno.makeTempDir();
   try {
     await Deno.writeTextFile(`${dir}/k.json`, "keep me");
     const { full } = await createKeyrings();
-    await assert.rejects(writeKeyring(`${dir}/k.json`, full), (error: Error) => {
-      assert.ok(error instanceof ConfigError);
+    await assert.rejects(writeKeyrings([{ path: `${dir}/k.json`, file: full }]), (error: Error) => {
+      assert.ok(error instanceof KeyringError);
       assert.match(error.message, /^Cannot write keyring ".*k\.json": file exists/);
       return true;
     });
@@ -71,7 +72,7 @@ Deno.test("readKeyring() names the file and the problem", async (t) => {
         const path = `${dir}/${name.replaceAll(" ", "_")}.json`;
         if (content !== undefined) await Deno.writeTextFile(path, content);
         await assert.rejects(readKeyring(path), (error: Error) => {
-          assert.ok(error instanceof ConfigError);
+          assert.ok(error instanceof KeyringError);
           assert.ok(error.message.startsWith(`Cannot read keyring "${path}": `), error.message);
           assert.match(error.message, pattern);
           return true;

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
-import { migrate, MIGRATIONS } from "../lib/store/migrate.ts";
+import { COLUMN_WIDTH } from "../lib/record/parse_message.ts";
+import { migrate, MIGRATION_LOCK, MIGRATIONS } from "../lib/store/migrate.ts";
 import { DATABASE_KIND, TestDatabase } from "./test_database.ts";
+import { waitFor, within } from "./wait.ts";
 
 const ALL = MIGRATIONS.map((m) => m.version);
 
@@ -32,17 +34,63 @@ Deno.test(`migrate() applies every migration once, and a second run changes noth
   assert.deepEqual(recorded.map((r) => r.version), ALL);
 });
 
-Deno.test(`migrate() from two connections at once applies each migration exactly once (${DATABASE_KIND})`, async () => {
+if (DATABASE_KIND === "Postgres") {
+  Deno.test("migrate() waits for the migration lock another session holds, then applies each migration once (Postgres)", async () => {
+    await using database = await TestDatabase.create();
+    const holder = database.connect({ max: 1 });
+    const observer = database.connect({ max: 1 });
+    const a = database.connect({ max: 1 });
+    const b = database.connect({ max: 1 });
+    let release = () => {};
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let held = () => {};
+    const lockHeld = new Promise<void>((resolve) => (held = resolve));
+    const holding = holder.begin(async (tx) => {
+      await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK}::bigint)`;
+      held();
+      await released;
+    });
+    await within("the other session to take the lock", lockHeld);
+    const both = Promise.all([migrate(a), migrate(b)]);
+    // Both migrations wait on the lock, and nothing is created while they do.
+    await waitFor("both migrations to wait on the advisory lock", async () => {
+      const [row] = await observer<{ n: number }[]>`
+        SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`;
+      return row!.n === 2;
+    });
+    assert.deepEqual(await tables(observer), []);
+    release();
+    await holding;
+    const [fromA, fromB] = await within("the migrations to finish", both);
+    assert.deepEqual([...fromA, ...fromB].sort(), ALL);
+    assert.ok(fromA.length === 0 || fromB.length === 0, "both connections applied migrations");
+  });
+} else {
+  Deno.test("migrate() from two connections applies each migration once (embedded PGlite serves one connection at a time, so they cannot contend)", async () => {
+    await using database = await TestDatabase.create();
+    const a = database.connect({ max: 1 });
+    const b = database.connect({ max: 1 });
+    const [fromA, fromB] = await Promise.all([migrate(a), migrate(b)]);
+    assert.deepEqual([...fromA, ...fromB].sort(), ALL);
+    assert.ok(fromA.length === 0 || fromB.length === 0, "both connections applied migrations");
+    const [row] = await a<
+      { count: number }[]
+    >`SELECT count(*)::int AS count FROM vaultline_migrations`;
+    assert.equal(row?.count, ALL.length);
+  });
+}
+
+Deno.test(`the record rules' column widths are the widths of user_logins (${DATABASE_KIND})`, async () => {
   await using database = await TestDatabase.create();
-  const a = database.connect({ max: 1 });
-  const b = database.connect({ max: 1 });
-  const [fromA, fromB] = await Promise.all([migrate(a), migrate(b)]);
-  assert.deepEqual([...fromA, ...fromB].sort(), ALL);
-  assert.ok(fromA.length === 0 || fromB.length === 0, "both connections applied migrations");
-  const [row] = await a<
-    { count: number }[]
-  >`SELECT count(*)::int AS count FROM vaultline_migrations`;
-  assert.equal(row?.count, ALL.length);
+  const db = database.connect();
+  await migrate(db);
+  const columns = await db<{ columnName: string; max: number }[]>`
+    SELECT column_name, character_maximum_length AS max FROM information_schema.columns
+    WHERE table_name = 'user_logins' AND column_name IN ${db(Object.keys(COLUMN_WIDTH))}`;
+  assert.deepEqual(
+    Object.fromEntries(columns.map((c) => [c.columnName, c.max])),
+    { ...COLUMN_WIDTH },
+  );
 });
 
 Deno.test(`migrate() upgrades a user_logins table made by the original DDL, keeping its rows (${DATABASE_KIND})`, async () => {

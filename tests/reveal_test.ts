@@ -1,33 +1,31 @@
 import assert from "node:assert/strict";
 import type { ParsedLogin } from "../lib/record/parse_message.ts";
 import { migrate } from "../lib/store/migrate.ts";
-import { writeBatch } from "../lib/store/write_batch.ts";
-import { dataKeySource } from "../lib/vault/envelope.ts";
-import { createKeyrings, importKeyring, writeKeyring } from "../lib/vault/keyring.ts";
-import { revealTokens } from "../lib/vault/reveal.ts";
-import type { IngestVault } from "../lib/vault/seal_batch.ts";
+import { revealWithAudit } from "../lib/store/reveal.ts";
+import { createKeyrings, importKeyring, writeKeyrings } from "../lib/vault/keyring.ts";
+import { openEntries } from "../lib/vault/open_entries.ts";
 import { tokenize } from "../lib/vault/token.ts";
 import { type CliResult, runCli, runDeno } from "./cli.ts";
 import { countRows, DATABASE_KIND, TestDatabase } from "./test_database.ts";
-import { sampleParsed } from "./vault_fixture.ts";
+import { ingestVault, sampleParsed, sealAndWrite } from "./vault_fixture.ts";
 
 /** A migrated database holding the sample queue, and keyring files for it. */
 async function revealSetup() {
   const database = await TestDatabase.create();
   const dir = await Deno.makeTempDir();
   const files = await createKeyrings();
-  await writeKeyring(`${dir}/full.json`, files.full);
-  await writeKeyring(`${dir}/ingest.json`, files.ingest);
+  await writeKeyrings([
+    { path: `${dir}/full.json`, file: files.full },
+    { path: `${dir}/ingest.json`, file: files.ingest },
+  ]);
   const full = await importKeyring(files.full);
   const ingest = await importKeyring(files.ingest);
-  const vault: IngestVault = { tokenKey: ingest.tokenKey, dataKey: dataKeySource(ingest.keks[0]!) };
   const db = database.connect();
   await migrate(db);
-  const parsed = await sampleParsed();
+  const parsed = sampleParsed();
   // Two batches under two data keys, so a test can point an entry at the wrong one.
-  await db.begin((tx) => writeBatch(tx, parsed.slice(0, 50), { vault }));
-  const second: IngestVault = { ...vault, dataKey: dataKeySource(ingest.keks[0]!) };
-  await db.begin((tx) => writeBatch(tx, parsed.slice(50), { vault: second }));
+  await db.begin((tx) => sealAndWrite(tx, parsed.slice(0, 50), ingestVault(ingest)));
+  await db.begin((tx) => sealAndWrite(tx, parsed.slice(50), ingestVault(ingest)));
   const ipToken = await tokenize(full.tokenKey, { field: "ip", value: "199.172.111.135" });
   const deviceToken = await tokenize(full.tokenKey, { field: "device_id", value: "593-47-5928" });
   // The last sample message, written in the second batch under the second data key.
@@ -60,13 +58,13 @@ function refusedSilently(result: CliResult, code: number, pattern: RegExp): void
   assert.equal(result.stderr.trim().split("\n").length, 1, "one line of error");
 }
 
-Deno.test(`revealTokens() recovers the originals and records the reveal (${DATABASE_KIND})`, async () => {
+Deno.test(`revealWithAudit() with openEntries() recovers the originals and records the reveal (${DATABASE_KIND})`, async () => {
   await using setup = await revealSetup();
-  const result = await revealTokens(setup.db, setup.full, {
+  const result = await revealWithAudit(setup.db, {
     tokens: [setup.ipToken, setup.deviceToken, setup.ipToken],
-    reason: "  ticket SEC-1  ",
+    reason: "ticket SEC-1",
     osUser: "alice",
-  });
+  }, (entries) => openEntries(setup.full, entries));
   assert.deepEqual(result, {
     revealed: [
       { token: setup.ipToken, field: "ip", value: "199.172.111.135" },

@@ -1,13 +1,16 @@
 import assert from "node:assert/strict";
-import type { IngestSummary } from "../lib/ingest.ts";
-import { EmbeddedSqs } from "../lib/queue/embedded_sqs.ts";
-import { generateLogins } from "../lib/record/generate_logins.ts";
+import type { IngestSummary } from "../lib/ingest/events.ts";
+import { isRejection, parseMessage } from "../lib/record/parse_message.ts";
+import { EmbeddedSqs } from "../lib/sandbox/embedded_sqs.ts";
+import { generateLogins, seededRandom } from "../lib/sandbox/generate_logins.ts";
 import type { Database } from "../lib/store/database.ts";
 import { migrate } from "../lib/store/migrate.ts";
-import { createKeyrings, writeKeyring } from "../lib/vault/keyring.ts";
+import { createKeyrings, writeKeyrings } from "../lib/vault/keyring.ts";
 import { finished, runCli, runDeno, spawnCli } from "./cli.ts";
+import { SqsProxy } from "./sqs_proxy.ts";
 import { countWritten, DATABASE_KIND, TestDatabase } from "./test_database.ts";
 import { sampleBodies } from "./vault_fixture.ts";
+import { delay, testRandom, waitFor, within } from "./wait.ts";
 
 const QUEUE = "login-queue";
 
@@ -19,8 +22,10 @@ async function processSetup() {
   const queue = sqs.openQueue(QUEUE);
   const dir = await Deno.makeTempDir();
   const { full, ingest } = await createKeyrings();
-  await writeKeyring(`${dir}/full.json`, full);
-  await writeKeyring(`${dir}/ingest.json`, ingest);
+  await writeKeyrings([
+    { path: `${dir}/full.json`, file: full },
+    { path: `${dir}/ingest.json`, file: ingest },
+  ]);
   const db = database.connect();
   await migrate(db);
   const env = (sqsEndpoint = sqs.endpoint): Record<string, string> => ({
@@ -60,75 +65,68 @@ function summaryOf(stdout: string): IngestSummary {
   return JSON.parse(stdout.trim().split("\n").at(-1)!);
 }
 
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 Deno.test(`run --json drains the sample queue and prints its summary (${DATABASE_KIND})`, async () => {
   await using setup = await processSetup();
-  setup.send(await sampleBodies());
+  setup.send(sampleBodies());
+  const started = performance.now();
   const result = await runCli(["run", "--until-empty", "--json"], { env: setup.env() });
+  const elapsed = (performance.now() - started) / 1000;
   assert.equal(result.code, 0, result.stderr);
   const summary = summaryOf(result.stdout);
   assert.deepEqual(
     { ...summary, seconds: 0 },
     { received: 100, inserted: 99, quarantined: 1, duplicates: 0, deleted: 100, seconds: 0 },
   );
-  assert.equal(typeof summary.seconds, "number");
+  assert.ok(summary.seconds > 0 && summary.seconds < elapsed, `${summary.seconds}s of ${elapsed}s`);
   assert.deepEqual(await counts(setup.db), { rows: 99, distinct: 99, quarantined: 1 });
   assert.deepEqual(await setup.queue.depth(), { visible: 0, inFlight: 0, delayed: 0 });
 });
 
-Deno.test(`seed sends generated messages, a share malformed, that the ingest takes in full (${DATABASE_KIND})`, async () => {
+Deno.test(`seed --seed sends a reproducible queue that the ingest takes in full (${DATABASE_KIND})`, async () => {
   await using setup = await processSetup();
-  const seeded = await runDeno(["task", "-q", "seed", "--count", "400", "--malformed", "0.2"], {
-    env: setup.env(),
-  });
+  const seeded = await runDeno(
+    ["task", "-q", "seed", "--count", "400", "--malformed", "0.2", "--seed", "7"],
+    { env: setup.env() },
+  );
   assert.equal(seeded.code, 0, seeded.stderr);
   assert.equal((await setup.queue.depth()).visible, 400);
+  const expected = generateLogins(400, { malformedShare: 0.2, random: seededRandom(7) })
+    .map((body, i) => parseMessage({ messageId: `${i}`, body, sentAt: new Date() }));
+  const rejected = expected.filter(isRejection).length;
+  assert.ok(rejected > 0 && rejected < 400);
   const result = await runCli(["run", "--until-empty", "--json"], { env: setup.env() });
   assert.equal(result.code, 0, result.stderr);
-  const { rows, quarantined } = await counts(setup.db);
-  assert.equal(rows + quarantined, 400);
-  assert.ok(quarantined > 40 && quarantined < 130, `${quarantined} quarantined of 400 at 20%`);
+  assert.deepEqual(await counts(setup.db), {
+    rows: 400 - rejected,
+    distinct: 400 - rejected,
+    quarantined: rejected,
+  });
+  const users = await setup.db<{ userId: string }[]>`SELECT user_id FROM user_logins`;
+  const sent = new Set(expected.flatMap((p) => isRejection(p) ? [] : [p.login.userId]));
+  assert.ok(users.every((row) => sent.has(row.userId)), "a row's user_id was not sent");
 });
 
 Deno.test(`a crash between commit and delete adds no second row on the next run (${DATABASE_KIND})`, async () => {
   await using setup = await processSetup();
-  setup.send(await sampleBodies());
-  // An SQS proxy that holds back the first DeleteMessageBatch: by then a batch has committed.
+  setup.send(sampleBodies());
+  // An SQS proxy that kills the ingest at its first DeleteMessageBatch: by then a batch committed.
   let child: Deno.ChildProcess | undefined;
   let killed!: () => void;
   const crash = new Promise<void>((resolve) => (killed = resolve));
-  const proxy = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-    async (request) => {
-      if (request.headers.get("x-amz-target")?.endsWith(".DeleteMessageBatch")) {
-        child?.kill("SIGKILL");
-        killed();
-        return new Response("killed", { status: 500 });
-      }
-      const url = new URL(request.url);
-      const headers = new Headers(request.headers);
-      headers.delete("host");
-      const response = await fetch(`${setup.sqs.endpoint}${url.pathname}${url.search}`, {
-        method: request.method,
-        headers,
-        body: await request.arrayBuffer(),
-      });
-      return new Response(await response.arrayBuffer(), {
-        status: response.status,
-        headers: response.headers,
-      });
-    },
-  );
-  try {
-    child = spawnCli(["run", "--until-empty", "--batch-size", "40", "--visibility-timeout", "3"], {
-      env: setup.env(`http://127.0.0.1:${proxy.addr.port}`),
+  {
+    await using proxy = SqsProxy.start(setup.sqs.endpoint, (action) => {
+      if (action !== "DeleteMessageBatch") return undefined;
+      child?.kill("SIGKILL");
+      killed();
+      return new Response("killed", { status: 500 });
     });
-    await crash;
-    const crashed = await finished(child);
-    assert.notEqual(crashed.code, 0);
-  } finally {
-    await proxy.shutdown();
+    child = spawnCli(["run", "--until-empty", "--batch-size", "40", "--visibility-timeout", "3"], {
+      env: setup.env(proxy.endpoint),
+    });
+    const exited = finished(child);
+    await within("the first DeleteMessageBatch", Promise.race([crash, exited]));
+    const crashed = await within("the killed process to exit", exited);
+    assert.equal(crashed.code, 137, crashed.stderr);
   }
   const before = await counts(setup.db);
   const committed = before.rows + before.quarantined;
@@ -146,30 +144,38 @@ Deno.test(`a crash between commit and delete adds no second row on the next run 
 
 Deno.test(`kill -9 at random moments over 20,000 messages, then a drain: rows + quarantine = sent (${DATABASE_KIND})`, async () => {
   await using setup = await processSetup();
+  const { random, seedNote } = testRandom();
   const sent = 20_000;
-  setup.send(generateLogins(sent, { malformedShare: 0.02 }));
+  setup.send(generateLogins(sent, { malformedShare: 0.02, random }));
   const args = ["run", "--visibility-timeout", "3", "--batch-size", "250"];
   for (let round = 0; round < 4; round++) {
     const child = spawnCli(args, { env: setup.env() });
+    const exited = finished(child);
+    let exitedEarly = false;
+    exited.then(() => (exitedEarly = true));
     // Kill at a random moment once this run is writing, so each kill lands mid-work.
     const before = await countWritten(setup.db);
-    while (await countWritten(setup.db) === before) await delay(20);
-    await delay(Math.random() * 700);
+    await waitFor(
+      `round ${round} to write ${seedNote}`,
+      async () => exitedEarly || await countWritten(setup.db) > before,
+    );
+    assert.ok(!exitedEarly, `the ingest exited before it was killed ${seedNote}`);
+    await delay(random() * 700);
     child.kill("SIGKILL");
-    assert.notEqual((await finished(child)).code, 0);
+    assert.equal((await within("the killed ingest to exit", exited)).code, 137);
   }
   const killedAt = await counts(setup.db);
   assert.ok(
     killedAt.rows + killedAt.quarantined < sent,
-    "the kills came after the queue was drained",
+    `the kills came after the queue was drained ${seedNote}`,
   );
   const result = await runCli(["run", "--until-empty", "--json", "--visibility-timeout", "3"], {
     env: setup.env(),
   });
   assert.equal(result.code, 0, result.stderr);
   const { rows, distinct, quarantined } = await counts(setup.db);
-  assert.equal(rows + quarantined, sent);
-  assert.equal(distinct, rows);
+  assert.equal(rows + quarantined, sent, seedNote);
+  assert.equal(distinct, rows, seedNote);
   assert.deepEqual(await setup.queue.depth(), { visible: 0, inFlight: 0, delayed: 0 });
 });
 
@@ -178,10 +184,12 @@ Deno.test(`SIGTERM mid-run commits and deletes the in-flight batch and exits 0 (
   const sent = 6000;
   setup.send(generateLogins(sent, { malformedShare: 0.02 }));
   const child = spawnCli(["run", "--json", "--batch-size", "200"], { env: setup.env() });
-  while (await countWritten(setup.db) === 0) await delay(50);
+  const exited = finished(child);
+  await waitFor("the first committed batch", async () => await countWritten(setup.db) > 0);
   child.kill("SIGTERM");
-  const result = await finished(child);
+  const result = await within("the ingest to stop after SIGTERM", exited, 30_000);
   assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stderr, /Stopping: writing and deleting what is in flight/);
   const summary = summaryOf(result.stdout);
   assert.ok(summary.received < sent, "the signal came after the queue was drained");
   assert.equal(summary.deleted, summary.received);

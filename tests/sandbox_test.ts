@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { SAMPLE_MESSAGES } from "../lib/sandbox.ts";
 import { runDeno } from "./cli.ts";
 import { sampleBodies } from "./vault_fixture.ts";
 
@@ -57,13 +56,12 @@ Deno.test("the sandbox from a fresh copy: run drains the sample queue, a second 
     assert.equal(line.token, token);
     assert.equal(line.field, "ip");
     assert.match(line.value, /^\d+\.\d+\.\d+\.\d+$/);
-    const sample = await Deno.readTextFile(new URL("lib/queue/sample_queue.jsonl", ROOT));
-    assert.ok(sample.includes(`"ip": "${line.value}"`), "the revealed value is not a sample ip");
+    const ips = sampleBodies().flatMap((body) => {
+      const ip = (JSON.parse(body) as { ip?: unknown }).ip;
+      return typeof ip === "string" ? [ip] : [];
+    });
+    assert.ok(ips.includes(line.value), "the revealed value is not a sample ip");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
-});
-
-Deno.test("the sandbox ships the 100 messages of the sample queue", async () => {
-  assert.deepEqual(SAMPLE_MESSAGES, await sampleBodies());
 });

@@ -1,7 +1,7 @@
 /** Micro-benchmarks of the pure core: parsing, tokenizing and sealing a batch. */
+import { sealBatch } from "../lib/ingest/seal_batch.ts";
 import { parseMessage } from "../lib/record/parse_message.ts";
-import { generateLogins } from "../lib/record/generate_logins.ts";
-import { sealBatch } from "../lib/vault/seal_batch.ts";
+import { generateLogins } from "../lib/sandbox/generate_logins.ts";
 import { freshKeys } from "./vault_fixture.ts";
 
 const { vault } = await freshKeys();

@@ -1,8 +1,8 @@
 /** A database of a test's own: a fresh one on DATABASE_URL's server, or embedded PGlite when unset. */
 import postgres from "postgres";
-import { parseDatabaseUrl } from "../lib/config.ts";
+import { parseDatabaseUrl } from "../lib/settings.ts";
 import { closeDatabase, connectDatabase, type Database } from "../lib/store/database.ts";
-import { EmbeddedPostgres } from "../lib/store/embedded_postgres.ts";
+import { EmbeddedPostgres } from "../lib/sandbox/embedded_postgres.ts";
 
 const SERVER_URL = Deno.env.get("DATABASE_URL") || undefined;
 

@@ -1,12 +1,10 @@
 import assert from "node:assert/strict";
 import { type ParsedLogin, parseMessage } from "../lib/record/parse_message.ts";
 import { migrate } from "../lib/store/migrate.ts";
-import { writeBatch } from "../lib/store/write_batch.ts";
-import { open, unwrapDataKey } from "../lib/vault/envelope.ts";
-import { quarantineContext } from "../lib/vault/seal_batch.ts";
+import { open, quarantineContext, unwrapDataKey } from "../lib/vault/envelope.ts";
 import { canonicalize, tokenize } from "../lib/vault/token.ts";
 import { countRows, DATABASE_KIND, TestDatabase } from "./test_database.ts";
-import { freshKeys, sampleParsed } from "./vault_fixture.ts";
+import { freshKeys, sampleParsed, sealAndWrite } from "./vault_fixture.ts";
 
 /** A migrated test database and an ingest vault with fresh keys. */
 async function batchSetup() {
@@ -23,9 +21,9 @@ Deno.test(`writeBatch() writes the sample queue: 99 rows, 1 quarantined, one vau
   const db = database.connect({ debug: (_, query) => statements.push(query) });
   await migrate(db);
   const { vault } = await freshKeys();
-  const parsed = await sampleParsed();
+  const parsed = sampleParsed();
   statements.length = 0;
-  const result = await db.begin((tx) => writeBatch(tx, parsed, { vault }));
+  const result = await db.begin((tx) => sealAndWrite(tx, parsed, vault));
   const logins = parsed.filter((p): p is ParsedLogin => "login" in p).map((p) => p.login);
   const distinct = new Set([
     ...logins.map((l) => `ip ${canonicalize("ip", l.ip)}`),
@@ -33,7 +31,7 @@ Deno.test(`writeBatch() writes the sample queue: 99 rows, 1 quarantined, one vau
   ]);
   assert.deepEqual(result, {
     inserted: 99,
-    quarantined: 1,
+    quarantined: ["sample-13"],
     duplicates: 0,
     newVaultEntries: distinct.size,
   });
@@ -79,8 +77,8 @@ Deno.test(`writeBatch() writes the sample queue: 99 rows, 1 quarantined, one vau
 Deno.test(`writeBatch() leaves no original ip or device_id readable anywhere in the database (${DATABASE_KIND})`, async () => {
   await using setup = await batchSetup();
   const { db, vault } = setup;
-  const parsed = await sampleParsed();
-  await db.begin((tx) => writeBatch(tx, parsed, { vault }));
+  const parsed = sampleParsed();
+  await db.begin((tx) => sealAndWrite(tx, parsed, vault));
   const originals = parsed.filter((p): p is ParsedLogin => "login" in p)
     .flatMap((p) => [p.login.ip, p.login.deviceId]);
   for (const table of ["user_logins", "pii_vault", "ingest_quarantine", "vault_data_keys"]) {
@@ -101,18 +99,18 @@ Deno.test(`writeBatch() leaves no original ip or device_id readable anywhere in 
 Deno.test(`writeBatch() a second time with the same messages adds nothing (${DATABASE_KIND})`, async () => {
   await using setup = await batchSetup();
   const { db, vault } = setup;
-  const parsed = await sampleParsed();
-  await db.begin((tx) => writeBatch(tx, parsed, { vault }));
-  const again = await db.begin((tx) => writeBatch(tx, parsed, { vault }));
-  assert.deepEqual(again, { inserted: 0, quarantined: 0, duplicates: 100, newVaultEntries: 0 });
+  const parsed = sampleParsed();
+  await db.begin((tx) => sealAndWrite(tx, parsed, vault));
+  const again = await db.begin((tx) => sealAndWrite(tx, parsed, vault));
+  assert.deepEqual(again, { inserted: 0, quarantined: [], duplicates: 100, newVaultEntries: 0 });
   assert.equal(await countRows(db, "user_logins"), 99);
   assert.equal(await countRows(db, "ingest_quarantine"), 1);
   // A batch holding one message twice writes it once.
   const first = parsed[0]!;
   const twice = await db.begin((tx) =>
-    writeBatch(tx, [{ ...first, messageId: "new" }, { ...first, messageId: "new" }], { vault })
+    sealAndWrite(tx, [{ ...first, messageId: "new" }, { ...first, messageId: "new" }], vault)
   );
-  assert.deepEqual(twice, { inserted: 1, quarantined: 0, duplicates: 1, newVaultEntries: 0 });
+  assert.deepEqual(twice, { inserted: 1, quarantined: [], duplicates: 1, newVaultEntries: 0 });
 });
 
 Deno.test(`writeBatch() writes two messages with identical bodies as two logins (${DATABASE_KIND})`, async () => {
@@ -122,12 +120,12 @@ Deno.test(`writeBatch() writes two messages with identical bodies as two logins 
     '{"user_id":"u","app_version":"1.2.3","device_type":"ios","ip":"10.0.0.1","locale":null,"device_id":"d-1"}';
   const sentAt = new Date("2026-01-01T00:00:00Z");
   const result = await db.begin((tx) =>
-    writeBatch(tx, [
+    sealAndWrite(tx, [
       parseMessage({ messageId: "a", body, sentAt }),
       parseMessage({ messageId: "b", body, sentAt }),
-    ], { vault })
+    ], vault)
   );
-  assert.deepEqual(result, { inserted: 2, quarantined: 0, duplicates: 0, newVaultEntries: 2 });
+  assert.deepEqual(result, { inserted: 2, quarantined: [], duplicates: 0, newVaultEntries: 2 });
   const rows = await db`SELECT DISTINCT masked_ip, masked_device_id FROM user_logins`;
   assert.equal(rows.length, 1);
 });
@@ -151,13 +149,13 @@ Deno.test(`writeBatch() quarantines a too-long value with its body sealed, and t
     device_id: "d",
   });
   const result = await db.begin((tx) =>
-    writeBatch(tx, [
+    sealAndWrite(tx, [
       parseMessage({ messageId: "long", body: long, sentAt }),
       parseMessage({ messageId: "good", body: good, sentAt }),
-    ], { vault })
+    ], vault)
   );
   assert.equal(result.inserted, 1);
-  assert.equal(result.quarantined, 1);
+  assert.deepEqual(result.quarantined, ["long"]);
   const [row] = await db<
     {
       reason: string;
@@ -173,7 +171,7 @@ Deno.test(`writeBatch() quarantines a too-long value with its body sealed, and t
     WHERE q.message_id = 'long'`;
   assert.equal(row!.reason, "user_id is longer than 128 characters");
   assert.equal(row!.sentAt.toISOString(), sentAt.toISOString());
-  const key = await unwrapDataKey(full.keks[0]!, { id: row!.dataKeyId, wrapped: row!.wrappedKey });
+  const key = await unwrapDataKey(full.keks[0], { id: row!.dataKeyId, wrapped: row!.wrappedKey });
   const body = await open({ id: row!.dataKeyId, key }, {
     context: quarantineContext("long"),
     nonce: row!.nonce,

@@ -37,7 +37,7 @@ export interface Rejection {
 export type ParsedMessage = ParsedLogin | Rejection;
 
 /** Column widths of `user_logins`, in characters. */
-const COLUMN_WIDTH = { user_id: 128, device_type: 32, locale: 32 } as const;
+export const COLUMN_WIDTH = { user_id: 128, device_type: 32, locale: 32 } as const;
 
 const REQUIRED = ["user_id", "app_version", "device_type", "ip", "device_id"] as const;
 

@@ -8,7 +8,7 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
 ];
 
 /** Serializes migrations between processes: an arbitrary constant, "vaultl" in ASCII. */
-const MIGRATION_LOCK = 0x7661756c746c;
+export const MIGRATION_LOCK = 0x7661756c746c;
 
 /** Applies the migrations `db` lacks, under an advisory lock; returns the versions applied. */
 export async function migrate(db: Database): Promise<number[]> {

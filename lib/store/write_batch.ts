@@ -1,14 +1,61 @@
-/** Writes a batch of parsed messages: one statement per table, idempotent on message id. */
-import type { ParsedMessage } from "../record/parse_message.ts";
-import { type IngestVault, sealBatch } from "../vault/seal_batch.ts";
+/** Writes a sealed batch: one statement per table, idempotent on message id. */
 import type { Transaction } from "./database.ts";
+
+/** A `user_logins` row. */
+export interface LoginRow {
+  readonly messageId: string;
+  readonly userId: string;
+  readonly deviceType: string;
+  readonly maskedIp: string;
+  readonly maskedDeviceId: string;
+  readonly locale: string | null;
+  readonly appVersion: number;
+  readonly createDate: string;
+}
+
+/** A `pii_vault` row: a token and its canonical original, sealed. */
+export interface VaultRow {
+  readonly token: string;
+  readonly field: "ip" | "device_id";
+  readonly dataKeyId: string;
+  readonly nonce: Uint8Array;
+  readonly ciphertext: Uint8Array;
+}
+
+/** An `ingest_quarantine` row: the reason, and the body sealed. */
+export interface QuarantineRow {
+  readonly messageId: string;
+  readonly reason: string;
+  readonly sentAt: Date;
+  readonly dataKeyId: string;
+  readonly nonce: Uint8Array;
+  readonly bodyCiphertext: Uint8Array;
+}
+
+/** A `vault_data_keys` row: a data key, only in its wrapped form. */
+export interface DataKeyRow {
+  readonly id: string;
+  readonly kekId: string;
+  readonly wrapped: Uint8Array;
+}
+
+/** A batch ready to write. Rows are sorted by key so concurrent writers lock in one order. */
+export interface SealedBatch {
+  /** The data key the batch's values are sealed under; undefined when nothing was sealed. */
+  readonly dataKey: DataKeyRow | undefined;
+  readonly logins: readonly LoginRow[];
+  readonly vault: readonly VaultRow[];
+  readonly quarantine: readonly QuarantineRow[];
+  /** Messages in the batch: rows, quarantine, and repeats of a message id within it. */
+  readonly messages: number;
+}
 
 /** What a batch write changed. */
 export interface BatchResult {
   /** New `user_logins` rows. */
   readonly inserted: number;
-  /** New `ingest_quarantine` rows. */
-  readonly quarantined: number;
+  /** Message ids of the new `ingest_quarantine` rows. */
+  readonly quarantined: readonly string[];
   /** Messages already written by an earlier delivery (or twice in this batch): nothing added. */
   readonly duplicates: number;
   /** New `pii_vault` rows. */
@@ -16,15 +63,10 @@ export interface BatchResult {
 }
 
 /**
- * Writes `messages` in `tx`: their `user_logins` or quarantine rows, and the vault entries and
- * data key those need. A message id already present adds nothing, so redelivery is harmless.
+ * Writes `batch` in `tx`: its `user_logins` or quarantine rows, and the vault entries and data
+ * key those need. A message id already present adds nothing, so redelivery is harmless.
  */
-export async function writeBatch(
-  tx: Transaction,
-  messages: readonly ParsedMessage[],
-  { vault }: { vault: IngestVault },
-): Promise<BatchResult> {
-  const batch = await sealBatch(messages, vault);
+export async function writeBatch(tx: Transaction, batch: SealedBatch): Promise<BatchResult> {
   const { dataKey } = batch;
   // Issued together so the driver pipelines them: one round trip per table, in this order
   // (the vault and quarantine rows refer to the data key).
@@ -54,7 +96,7 @@ export async function writeBatch(
     }
       ON CONFLICT (message_id) DO NOTHING
       RETURNING message_id`,
-    batch.quarantine.length === 0 ? [] : tx`
+    batch.quarantine.length === 0 ? [] : tx<{ messageId: string }[]>`
       INSERT INTO ingest_quarantine ${
       tx(batch.quarantine, "messageId", "reason", "sentAt", "dataKeyId", "nonce", "bodyCiphertext")
     }
@@ -63,8 +105,8 @@ export async function writeBatch(
   ]);
   return {
     inserted: loginRows.length,
-    quarantined: quarantineRows.length,
-    duplicates: messages.length - loginRows.length - quarantineRows.length,
+    quarantined: quarantineRows.map((row) => row.messageId),
+    duplicates: batch.messages - loginRows.length - quarantineRows.length,
     newVaultEntries: vaultRows.length,
   };
 }

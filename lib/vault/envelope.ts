@@ -121,6 +121,16 @@ export function dataKeySource(kek: Kek, uses = DATA_KEY_USES): (count: number) =
   };
 }
 
+/** The associated data of a vault value: its token and field. */
+export function vaultContext(token: string, field: string): readonly string[] {
+  return ["pii", token, field];
+}
+
+/** The associated data of a quarantined body: its message id. */
+export function quarantineContext(messageId: string): readonly string[] {
+  return ["quarantine", messageId];
+}
+
 function associatedData(dataKeyId: string, context: readonly string[]): Uint8Array<ArrayBuffer> {
   // JSON keeps the parts unambiguous whatever characters they hold.
   return encoder.encode(JSON.stringify(["vaultline/v1", dataKeyId, ...context]));

@@ -1,5 +1,9 @@
 /** Key material: the token key and the key-encryption keys (KEKs), read from and written to JSON files. */
-import { ConfigError } from "../config.ts";
+
+/** A keyring file that cannot be read, written or used; the message names the file. */
+export class KeyringError extends Error {
+  override name = "KeyringError";
+}
 
 /** The curve of every KEK: ECDH on P-256, then HKDF-SHA256 and AES key wrap (see `envelope.ts`). */
 export const KEK_ALGORITHM = { name: "ECDH", namedCurve: "P-256" } as const;
@@ -22,7 +26,7 @@ export interface Keyring {
   readonly kind: "full" | "ingest";
   readonly tokenKey: TokenKey;
   /** The first KEK wraps new data keys; the others remain to unwrap older ones. */
-  readonly keks: readonly Kek[];
+  readonly keks: readonly [Kek, ...Kek[]];
 }
 
 /** The JSON form of a keyring file (format version 1). */
@@ -64,33 +68,82 @@ export async function createKeyrings(
   };
 }
 
-/** Writes `file` to `path` with mode 0600; refuses to overwrite an existing file. */
-export async function writeKeyring(path: string, file: KeyringFile): Promise<void> {
-  try {
-    await Deno.writeTextFile(path, JSON.stringify(file, null, 2) + "\n", {
-      createNew: true,
-      mode: 0o600,
-    });
-  } catch (error) {
-    if (error instanceof Deno.errors.AlreadyExists) {
-      throw new ConfigError(`Cannot write keyring "${path}": file exists, refusing to overwrite`, {
-        cause: error,
-      });
-    }
-    throw error;
+/**
+ * Writes each keyring to its path with mode 0600, all or none: each is written whole to a
+ * temporary file beside its target, then linked into place, which fails rather than overwrite.
+ * A failure removes whatever was already placed, so no keyring is left alone or half-written.
+ */
+export async function writeKeyrings(
+  files: readonly { readonly path: string; readonly file: KeyringFile }[],
+): Promise<void> {
+  const targets = await Promise.all(files.map(({ path }) => resolveTarget(path)));
+  if (new Set(targets).size !== targets.length) {
+    throw new KeyringError(
+      `Cannot write keyrings: two paths name the same file "${files[0]?.path}"`,
+    );
   }
-  // The mode given at creation is narrowed by the umask only, never widened; make it exact.
-  await Deno.chmod(path, 0o600);
+  const temporary: string[] = [];
+  const placed: string[] = [];
+  try {
+    for (const [i, { file }] of files.entries()) {
+      const target = targets[i]!;
+      const temp = `${target}.${crypto.randomUUID()}.tmp`;
+      temporary.push(temp);
+      await Deno.writeTextFile(temp, JSON.stringify(file, null, 2) + "\n", {
+        createNew: true,
+        mode: 0o600,
+      });
+      // The mode given at creation is narrowed by the umask only, never widened; make it exact.
+      await Deno.chmod(temp, 0o600);
+    }
+    for (const [i, temp] of temporary.entries()) {
+      const target = targets[i]!;
+      try {
+        await Deno.link(temp, target);
+      } catch (error) {
+        if (error instanceof Deno.errors.AlreadyExists) {
+          throw new KeyringError(
+            `Cannot write keyring "${files[i]!.path}": file exists, refusing to overwrite`,
+            { cause: error },
+          );
+        }
+        throw error;
+      }
+      placed.push(target);
+    }
+  } catch (error) {
+    await Promise.all(placed.map((path) => Deno.remove(path).catch(() => {})));
+    if (error instanceof KeyringError) throw error;
+    throw new KeyringError(`Cannot write keyrings: ${(error as Error).message}`, { cause: error });
+  } finally {
+    await Promise.all(temporary.map((path) => Deno.remove(path).catch(() => {})));
+  }
 }
 
-/** Reads and imports the keyring at `path`; any problem is a `ConfigError` naming the file. */
+/** `path` with its directory resolved, so two spellings of one file compare equal. */
+async function resolveTarget(path: string): Promise<string> {
+  const slash = path.lastIndexOf("/");
+  const dir = slash < 0 ? "." : path.slice(0, slash) || "/";
+  const name = path.slice(slash + 1);
+  if (name === "" || name === "." || name === "..") {
+    throw new KeyringError(`Cannot write keyring "${path}": not a file name`);
+  }
+  try {
+    return `${await Deno.realPath(dir)}/${name}`;
+  } catch (error) {
+    const detail = error instanceof Deno.errors.NotFound ? "directory not found" : String(error);
+    throw new KeyringError(`Cannot write keyring "${path}": ${detail}`, { cause: error });
+  }
+}
+
+/** Reads and imports the keyring at `path`; any problem is a `KeyringError` naming the file. */
 export async function readKeyring(path: string): Promise<Keyring> {
   let text: string;
   try {
     text = await Deno.readTextFile(path);
   } catch (error) {
     const detail = error instanceof Deno.errors.NotFound ? "file not found" : String(error);
-    throw new ConfigError(`Cannot read keyring "${path}": ${detail}`, { cause: error });
+    throw new KeyringError(`Cannot read keyring "${path}": ${detail}`, { cause: error });
   }
   try {
     return await importKeyring(JSON.parse(text));
@@ -100,7 +153,7 @@ export async function readKeyring(path: string): Promise<Keyring> {
       : error instanceof Error
       ? error.message
       : String(error);
-    throw new ConfigError(`Cannot read keyring "${path}": ${detail}`, { cause: error });
+    throw new KeyringError(`Cannot read keyring "${path}": ${detail}`, { cause: error });
   }
 }
 
@@ -121,7 +174,7 @@ export async function importKeyring(value: unknown): Promise<Keyring> {
   if (!Array.isArray(file.keks) || file.keks.length === 0) {
     throw new TypeError("keks must list at least one key-encryption key");
   }
-  const keks = await Promise.all(file.keks.map(async (kek, i): Promise<Kek> => {
+  const [first, ...rest] = await Promise.all(file.keks.map(async (kek, i): Promise<Kek> => {
     if (typeof kek?.id !== "string" || !/^[\w-]{1,64}$/.test(kek.id)) {
       throw new TypeError(`keks[${i}].id must be 1 to 64 letters, digits, "_" or "-"`);
     }
@@ -136,7 +189,8 @@ export async function importKeyring(value: unknown): Promise<Keyring> {
         : undefined,
     };
   }));
-  return { kind: file.kind, tokenKey, keks };
+  if (!first) throw new TypeError("keks must list at least one key-encryption key");
+  return { kind: file.kind, tokenKey, keks: [first, ...rest] };
 }
 
 /** Imports raw HMAC-SHA256 key bytes as a token key of `version`. */

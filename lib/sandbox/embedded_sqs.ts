@@ -1,6 +1,6 @@
 /** An embedded SQS emulator (fauxqs) on loopback, reached over HTTP like real SQS. */
 import { type FauxqsServer, startFauxqs } from "fauxqs";
-import { SqsQueue } from "./sqs_queue.ts";
+import { SqsQueue } from "../queue/sqs_queue.ts";
 
 /** The emulator accepts any credentials; these keep the SDK from looking for real ones. */
 const EMULATOR_CREDENTIALS = { accessKeyId: "vaultline", secretAccessKey: "vaultline" };

@@ -1,66 +1,15 @@
-/** Turns parsed messages into rows that hold no personal value in the clear. */
+/** The ingest's sealing stage: parsed messages become rows that hold no personal value in the clear. */
 import { isRejection, type ParsedLogin, type ParsedMessage } from "../record/parse_message.ts";
-import { type DataKey, seal } from "./envelope.ts";
-import type { TokenKey } from "./keyring.ts";
-import { canonicalize, type PiiField, tokenize } from "./token.ts";
+import type { LoginRow, QuarantineRow, SealedBatch, VaultRow } from "../store/write_batch.ts";
+import { type DataKey, quarantineContext, seal, vaultContext } from "../vault/envelope.ts";
+import type { TokenKey } from "../vault/keyring.ts";
+import { canonicalize, type PiiField, tokenize } from "../vault/token.ts";
 
 /** What the ingest holds: the token key, and data keys wrapped for the KEK's public half. */
 export interface IngestVault {
   readonly tokenKey: TokenKey;
   /** A data key with room to seal `count` more values. */
   readonly dataKey: (count: number) => Promise<DataKey>;
-}
-
-/** A `user_logins` row. */
-export interface LoginRow {
-  readonly messageId: string;
-  readonly userId: string;
-  readonly deviceType: string;
-  readonly maskedIp: string;
-  readonly maskedDeviceId: string;
-  readonly locale: string | null;
-  readonly appVersion: number;
-  readonly createDate: string;
-}
-
-/** A `pii_vault` row: a token and its canonical original, sealed. */
-export interface VaultRow {
-  readonly token: string;
-  readonly field: PiiField;
-  readonly dataKeyId: string;
-  readonly nonce: Uint8Array;
-  readonly ciphertext: Uint8Array;
-}
-
-/** An `ingest_quarantine` row: the reason, and the body sealed. */
-export interface QuarantineRow {
-  readonly messageId: string;
-  readonly reason: string;
-  readonly sentAt: Date;
-  readonly dataKeyId: string;
-  readonly nonce: Uint8Array;
-  readonly bodyCiphertext: Uint8Array;
-}
-
-/** A batch ready to write. Rows are sorted by key so concurrent writers lock in one order. */
-export interface SealedBatch {
-  /** The data key the batch's values are sealed under; undefined when nothing was sealed. */
-  readonly dataKey: DataKey | undefined;
-  readonly logins: readonly LoginRow[];
-  readonly vault: readonly VaultRow[];
-  readonly quarantine: readonly QuarantineRow[];
-  /** Messages dropped because an earlier one in the batch had the same message id. */
-  readonly repeats: number;
-}
-
-/** The associated data of a vault value: its token and field. */
-export function vaultContext(token: string, field: PiiField): readonly string[] {
-  return ["pii", token, field];
-}
-
-/** The associated data of a quarantined body: its message id. */
-export function quarantineContext(messageId: string): readonly string[] {
-  return ["quarantine", messageId];
 }
 
 /** Tokenizes the logins and seals their originals and the rejected bodies. */
@@ -133,7 +82,7 @@ export async function sealBatch(
     logins: loginRows.sort((a, b) => compare(a.messageId, b.messageId)),
     vault: vaultRows.sort((a, b) => compare(a.token, b.token)),
     quarantine: quarantineRows.sort((a, b) => compare(a.messageId, b.messageId)),
-    repeats: messages.length - parsed.length,
+    messages: messages.length,
   };
 }
 

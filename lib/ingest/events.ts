@@ -1,0 +1,88 @@
+/**
+ * What the ingest reports while it runs. The summary, the progress line, logs and metrics are
+ * subscribers; none of them reaches into the pipeline. Events never hold message contents.
+ */
+
+/** The stage a retry happened in. */
+export type IngestStage = "receive" | "write" | "delete" | "extend" | "depth";
+
+export type IngestEvent =
+  /** A receive returned `count` messages (0 for an empty receive) of `bytes` body bytes. */
+  | { readonly type: "received"; readonly count: number; readonly bytes: number }
+  /** A batch committed: `size` messages in `ms` milliseconds, sealing included. */
+  | {
+    readonly type: "batchWritten";
+    readonly size: number;
+    readonly ms: number;
+    readonly inserted: number;
+    readonly quarantined: number;
+    readonly duplicates: number;
+  }
+  /** A message went to `ingest_quarantine`; `reason` names fields, never values. */
+  | { readonly type: "quarantined"; readonly messageId: string; readonly reason: string }
+  /** `count` messages of a batch were already written by an earlier delivery. */
+  | { readonly type: "duplicate"; readonly count: number }
+  /** `count` written messages were deleted from the queue. */
+  | { readonly type: "deleted"; readonly count: number }
+  /** The visibility of `count` held messages was extended. */
+  | { readonly type: "extended"; readonly count: number }
+  /** A step of `stage` failed and is retried after `delayMs`; `cause` is safe to log. */
+  | {
+    readonly type: "retry";
+    readonly stage: IngestStage;
+    readonly attempt: number;
+    readonly delayMs: number;
+    readonly count: number;
+    readonly cause: string;
+  }
+  /** `count` written messages could not be deleted; a redelivery will find them written. */
+  | { readonly type: "gaveUp"; readonly stage: "delete"; readonly count: number }
+  /** The ingest ended. */
+  | { readonly type: "stopped"; readonly summary: IngestSummary };
+
+/** Running totals of an ingest. */
+export interface IngestCounts {
+  /** Messages received, redeliveries included. */
+  received: number;
+  /** New `user_logins` rows. */
+  inserted: number;
+  /** New `ingest_quarantine` rows. */
+  quarantined: number;
+  /** Messages already written by an earlier delivery. */
+  duplicates: number;
+  /** Messages deleted from the queue. */
+  deleted: number;
+}
+
+/** The totals of a finished ingest and how long it took. */
+export interface IngestSummary extends Readonly<IngestCounts> {
+  readonly seconds: number;
+}
+
+/** Totals of zero. */
+export function emptyCounts(): IngestCounts {
+  return { received: 0, inserted: 0, quarantined: 0, duplicates: 0, deleted: 0 };
+}
+
+/** Adds what `event` reports to `counts`. */
+export function countEvent(counts: IngestCounts, event: IngestEvent): void {
+  switch (event.type) {
+    case "received":
+      counts.received += event.count;
+      break;
+    case "batchWritten":
+      counts.inserted += event.inserted;
+      counts.quarantined += event.quarantined;
+      counts.duplicates += event.duplicates;
+      break;
+    case "deleted":
+      counts.deleted += event.count;
+      break;
+  }
+}
+
+/** An error's message, one line, for a retry event's cause. */
+export function causeOf(error: unknown): string {
+  const message = error instanceof Error ? error.message || error.name : String(error);
+  return message.split("\n")[0] ?? "";
+}

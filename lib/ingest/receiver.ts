@@ -1,0 +1,100 @@
+/** The receiving stage: long-polling receivers that pause while the in-flight ledger is full. */
+import { SQS_BATCH_MAX, type SqsQueue } from "../queue/sqs_queue.ts";
+import type { Batcher } from "./batcher.ts";
+import { backoff, type Clock } from "./clock.ts";
+import { causeOf, type IngestEvent } from "./events.ts";
+import type { InFlight } from "./in_flight.ts";
+
+/** What the receivers share. */
+export interface ReceiverParts {
+  readonly queue: SqsQueue;
+  readonly inFlight: InFlight;
+  readonly batcher: Batcher;
+  readonly clock: Clock;
+  readonly emit: (event: IngestEvent) => void;
+}
+
+/** How the receivers run. */
+export interface ReceiverOptions {
+  readonly concurrency: number;
+  readonly visibilitySeconds: number;
+  /** Stop once the queue holds no visible, in-flight or delayed message. */
+  readonly untilEmpty: boolean;
+  readonly maxMessages: number;
+  /** Receivers stop when it aborts; they abort it themselves once the queue is drained. */
+  readonly stop: AbortController;
+}
+
+/** Runs `concurrency` receivers until `stop` aborts, the quota is used, or the queue is drained. */
+export async function receiveMessages(
+  parts: ReceiverParts,
+  options: ReceiverOptions,
+): Promise<void> {
+  const { queue, inFlight, batcher, clock, emit } = parts;
+  const { signal } = options.stop;
+  let requested = 0;
+
+  const drained = async (): Promise<boolean> => {
+    try {
+      const depth = await queue.depth();
+      return depth.visible === 0 && depth.inFlight === 0 && depth.delayed === 0;
+    } catch (error) {
+      emit({
+        type: "retry",
+        stage: "depth",
+        attempt: 1,
+        delayMs: 0,
+        count: 0,
+        cause: causeOf(error),
+      });
+      return false;
+    }
+  };
+
+  const receiver = async (): Promise<void> => {
+    for (let failures = 0; !signal.aborted;) {
+      if (inFlight.full) {
+        await inFlight.waitForRoom(signal);
+        continue;
+      }
+      const max = Math.min(SQS_BATCH_MAX, options.maxMessages - requested);
+      if (max <= 0) return;
+      requested += max;
+      let messages;
+      try {
+        messages = await queue.receive({
+          max,
+          // A drain checks for emptiness after each empty receive; following waits the longest.
+          waitSeconds: options.untilEmpty ? 1 : 20,
+          visibilitySeconds: options.visibilitySeconds,
+          signal,
+        });
+        failures = 0;
+      } catch (error) {
+        requested -= max;
+        if (signal.aborted) return;
+        const delayMs = backoff(++failures);
+        emit({
+          type: "retry",
+          stage: "receive",
+          attempt: failures,
+          delayMs,
+          count: 0,
+          cause: causeOf(error),
+        });
+        await clock.sleep(delayMs, signal);
+        continue;
+      }
+      requested -= max - messages.length;
+      inFlight.add(messages, clock.now() + options.visibilitySeconds * 1000);
+      batcher.push(messages);
+      const bytes = messages.reduce((sum, message) => sum + message.body.length, 0);
+      emit({ type: "received", count: messages.length, bytes });
+      if (messages.length === 0 && options.untilEmpty && inFlight.size === 0 && await drained()) {
+        options.stop.abort();
+      }
+    }
+  };
+
+  await Promise.all(Array.from({ length: options.concurrency }, receiver));
+}

@@ -1,0 +1,160 @@
+/**
+ * The environment, read once and validated: the sandbox (nothing configured) or a deployment.
+ * Nothing else in vaultline reads environment variables.
+ */
+import { userInfo } from "node:os";
+import { ConfigError } from "./config_error.ts";
+
+/** Environment variables as given; only the names below are read. */
+export type Environment = Readonly<Record<string, string | undefined>>;
+
+/** Where a deployment's queue is and how to reach it. */
+export interface QueueSettings {
+  readonly url: string;
+  /** SQS endpoint; undefined means the AWS default for the region. */
+  readonly endpoint: string | undefined;
+  readonly region: string;
+}
+
+interface CommonSettings {
+  /** `VAULT_KEYRING`; a command's `--keyring` overrides it. */
+  readonly keyringPath: string | undefined;
+  /** The operating-system user, recorded by reveal's audit as a claim. */
+  readonly osUser: string;
+}
+
+/** Neither `DATABASE_URL` nor `SQS_QUEUE_URL` set: embedded services under `dataDir`. */
+export interface SandboxSettings extends CommonSettings {
+  readonly mode: "sandbox";
+  readonly dataDir: string;
+}
+
+/** At least one of `DATABASE_URL` and `SQS_QUEUE_URL` set: real services. */
+export interface DeployedSettings extends CommonSettings {
+  readonly mode: "deployed";
+  readonly databaseUrl: string | undefined;
+  readonly queue: QueueSettings | undefined;
+}
+
+export type Settings = SandboxSettings | DeployedSettings;
+
+/** Where the sandbox keeps its database, queue and keys, relative to the working directory. */
+export const SANDBOX_DATA_DIR = ".data";
+
+/** The variables `readSettings` reads, for help texts and for deno's `--allow-env`. */
+export const ENVIRONMENT_VARIABLES = [
+  "DATABASE_URL",
+  "SQS_QUEUE_URL",
+  "SQS_ENDPOINT",
+  "AWS_REGION",
+  "VAULT_KEYRING",
+  "USER",
+  "LOGNAME",
+] as const;
+
+const DEFAULT_REGION = "us-east-1";
+
+/** Validates `env` into settings; a bad value is a `ConfigError` naming the variable. */
+export function readSettings(env: Environment): Settings {
+  const databaseUrl = nonEmpty(env.DATABASE_URL);
+  if (databaseUrl !== undefined) parseDatabaseUrl(databaseUrl);
+  const queueUrl = nonEmpty(env.SQS_QUEUE_URL);
+  const region = nonEmpty(env.AWS_REGION) ?? DEFAULT_REGION;
+  if (!/^[a-z]{2}(-[a-z]+)+-\d+$/.test(region)) {
+    throw new ConfigError(`Invalid AWS_REGION "${region}": expected a region like us-east-1`);
+  }
+  const common = {
+    keyringPath: nonEmpty(env.VAULT_KEYRING),
+    osUser: nonEmpty(env.USER) ?? nonEmpty(env.LOGNAME) ?? userInfo().username,
+  };
+  if (databaseUrl === undefined && queueUrl === undefined) {
+    return { mode: "sandbox", dataDir: SANDBOX_DATA_DIR, ...common };
+  }
+  return {
+    mode: "deployed",
+    databaseUrl,
+    queue: queueUrl === undefined
+      ? undefined
+      : queueSettings(queueUrl, nonEmpty(env.SQS_ENDPOINT), region),
+    ...common,
+  };
+}
+
+/** The deployment's database URL; a `ConfigError` naming `DATABASE_URL` when it is unset. */
+export function requireDatabaseUrl(settings: DeployedSettings, why: string): string {
+  if (settings.databaseUrl === undefined) throw new ConfigError(`Missing DATABASE_URL: ${why}`);
+  return settings.databaseUrl;
+}
+
+/** The deployment's queue; a `ConfigError` naming `SQS_QUEUE_URL` when it is unset. */
+export function requireQueue(settings: DeployedSettings, why: string): QueueSettings {
+  if (settings.queue === undefined) throw new ConfigError(`Missing SQS_QUEUE_URL: ${why}`);
+  return settings.queue;
+}
+
+/**
+ * The keyring a command uses: `--keyring`, else `VAULT_KEYRING`, else in the sandbox the file
+ * `sandboxName` under the data directory.
+ */
+export function keyringPath(
+  settings: Settings,
+  { flag, sandboxName, kind }: { flag: string | undefined; sandboxName: string; kind: string },
+): string {
+  const path = nonEmpty(flag) ?? settings.keyringPath ??
+    (settings.mode === "sandbox" ? `${settings.dataDir}/${sandboxName}` : undefined);
+  if (path === undefined) {
+    throw new ConfigError(`No keyring: set VAULT_KEYRING or pass --keyring with the ${kind}`);
+  }
+  return path;
+}
+
+/** Validates a Postgres connection URL; the error never echoes it, as it may hold a password. */
+export function parseDatabaseUrl(value: string): URL {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError("Invalid DATABASE_URL: expected postgres://user:password@host:port/db");
+  }
+  if (url.protocol !== "postgres:" && url.protocol !== "postgresql:") {
+    throw new ConfigError(
+      `Invalid DATABASE_URL: scheme "${url.protocol}" is not postgres: or postgresql:`,
+    );
+  }
+  return url;
+}
+
+function queueSettings(
+  value: string,
+  endpointSetting: string | undefined,
+  region: string,
+): QueueSettings {
+  const url = parseHttpUrl("SQS_QUEUE_URL", value);
+  let endpoint: string | undefined;
+  if (endpointSetting !== undefined) {
+    endpoint = parseHttpUrl("SQS_ENDPOINT", endpointSetting).origin;
+  } else if (!/(^|\.)amazonaws\.com(\.cn)?$/.test(url.hostname)) endpoint = url.origin;
+  return { url: value, endpoint, region };
+}
+
+function parseHttpUrl(setting: string, value: string): URL {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(`Invalid ${setting} "${redact(value)}": not a URL`);
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") {
+    throw new ConfigError(`Invalid ${setting} "${redact(value)}": expected an http or https URL`);
+  }
+  return url;
+}
+
+/** A URL without the password it may carry, for error messages. */
+export function redact(value: string): string {
+  return value.replace(/^([a-z][\w+.-]*:\/\/[^/:@]*):[^@/]*@/i, "$1:***@");
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === "" ? undefined : value;
+}

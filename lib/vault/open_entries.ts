@@ -1,0 +1,69 @@
+/** Opens sealed vault entries with a full keyring: the crypto half of a reveal, without SQL. */
+import { open, unwrapDataKey, vaultContext } from "./envelope.ts";
+import type { Keyring } from "./keyring.ts";
+import type { PiiField } from "./token.ts";
+
+/** A `pii_vault` entry as stored, with its data key's wrapped form. */
+export interface SealedEntry {
+  readonly token: string;
+  readonly field: PiiField;
+  readonly dataKeyId: string;
+  readonly kekId: string;
+  readonly wrappedKey: Uint8Array<ArrayBuffer>;
+  readonly nonce: Uint8Array<ArrayBuffer>;
+  readonly ciphertext: Uint8Array<ArrayBuffer>;
+}
+
+/** One recovered original. */
+export interface Revealed {
+  readonly token: string;
+  readonly field: PiiField;
+  readonly value: string;
+}
+
+/**
+ * Opens `entries`, unwrapping each data key once; throws naming the token when any entry fails
+ * authentication (altered, moved to another row, or pointed at another data key).
+ */
+export async function openEntries(
+  keyring: Keyring,
+  entries: readonly SealedEntry[],
+): Promise<Revealed[]> {
+  const dataKeys = new Map<string, Promise<CryptoKey>>();
+  return await Promise.all(entries.map(async (entry): Promise<Revealed> => {
+    let dataKey = dataKeys.get(entry.dataKeyId);
+    if (!dataKey) {
+      dataKey = unwrapFor(keyring, entry);
+      dataKeys.set(entry.dataKeyId, dataKey);
+    }
+    const key = { id: entry.dataKeyId, key: await dataKey };
+    try {
+      const value = await open(key, { context: vaultContext(entry.token, entry.field), ...entry });
+      return { token: entry.token, field: entry.field, value };
+    } catch (error) {
+      throw new Error(
+        `Cannot reveal token "${entry.token}": the vault entry failed authentication` +
+          " (altered, moved, or under the wrong data key)",
+        { cause: error },
+      );
+    }
+  }));
+}
+
+async function unwrapFor(keyring: Keyring, entry: SealedEntry): Promise<CryptoKey> {
+  const kek = keyring.keks.find((k) => k.id === entry.kekId);
+  if (!kek) {
+    throw new Error(
+      `Cannot reveal token "${entry.token}": its data key is wrapped by KEK "${entry.kekId}",` +
+        " which the keyring does not hold",
+    );
+  }
+  try {
+    return await unwrapDataKey(kek, { id: entry.dataKeyId, wrapped: entry.wrappedKey });
+  } catch (error) {
+    throw new Error(
+      `Cannot reveal token "${entry.token}": its data key failed to unwrap under KEK "${kek.id}"`,
+      { cause: error },
+    );
+  }
+}

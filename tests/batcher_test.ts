@@ -1,0 +1,53 @@
+import assert from "node:assert/strict";
+import { Batcher } from "../lib/ingest/batcher.ts";
+import type { QueueMessage } from "../lib/queue/sqs_queue.ts";
+import { FakeClock } from "./fake_clock.ts";
+
+function messages(from: number, count: number): QueueMessage[] {
+  return Array.from({ length: count }, (_, i) => ({
+    messageId: `m-${from + i}`,
+    receiptHandle: `r-${from + i}`,
+    body: "{}",
+    sentAt: new Date(0),
+  }));
+}
+
+const ids = (batch: readonly QueueMessage[] | undefined) => batch?.map((m) => m.messageId);
+
+Deno.test("Batcher hands out a full batch at once, oldest messages first", async () => {
+  const clock = new FakeClock();
+  const batcher = new Batcher({ size: 3, waitMs: 500, clock });
+  batcher.push(messages(0, 2));
+  batcher.push(messages(2, 2));
+  assert.deepEqual(ids(await batcher.next()), ["m-0", "m-1", "m-2"]);
+  assert.equal(clock.sleeps.length, 0, "a full batch waits for nothing");
+});
+
+Deno.test("Batcher hands out a partial batch once its oldest message waited the wait", async () => {
+  const clock = new FakeClock();
+  const batcher = new Batcher({ size: 10, waitMs: 500, clock });
+  batcher.push(messages(0, 2));
+  let batch: QueueMessage[] | undefined;
+  const next = batcher.next().then((b) => (batch = b));
+  await clock.advance(499);
+  assert.equal(batch, undefined, "handed out before the wait");
+  batcher.push(messages(2, 1));
+  await clock.advance(1);
+  await next;
+  assert.deepEqual(ids(batch), ["m-0", "m-1", "m-2"]);
+});
+
+Deno.test("Batcher after close hands out what is left, then undefined", async () => {
+  const clock = new FakeClock();
+  const batcher = new Batcher({ size: 2, waitMs: 60_000, clock });
+  batcher.push(messages(0, 3));
+  const waiting = new Batcher({ size: 2, waitMs: 60_000, clock });
+  const ended = waiting.next();
+  batcher.close();
+  waiting.close();
+  assert.deepEqual(ids(await batcher.next()), ["m-0", "m-1"]);
+  assert.deepEqual(ids(await batcher.next()), ["m-2"]);
+  assert.equal(await batcher.next(), undefined);
+  assert.equal(await ended, undefined, "a waiting next() ends at close");
+  assert.equal(clock.pending, 0, "no sleep is left behind");
+});
