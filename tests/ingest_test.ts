@@ -7,7 +7,13 @@ import { generateLogins } from "../lib/sandbox/generate_logins.ts";
 import { connectDatabase } from "../lib/store/database.ts";
 import { migrate } from "../lib/store/migrate.ts";
 import { TcpProxy } from "./tcp_proxy.ts";
-import { countRows, countWritten, DATABASE_KIND, TestDatabase } from "./test_database.ts";
+import {
+  countRows,
+  countWritten,
+  DATABASE_KIND,
+  holdTableLock,
+  TestDatabase,
+} from "./test_database.ts";
 import { freshKeys, sampleBodies } from "./vault_fixture.ts";
 import { delay, waitFor, within } from "./wait.ts";
 
@@ -212,16 +218,7 @@ Deno.test(`ingest() abandons a write that does not finish in time and retries it
   await setup.queue.send(generateLogins(sent, { malformedShare: 0 }));
   const events: IngestEvent[] = [];
   // A transaction holding the table stalls every batch write until it ends.
-  let release = () => {};
-  const released = new Promise<void>((resolve) => (release = resolve));
-  let locked = () => {};
-  const lockHeld = new Promise<void>((resolve) => (locked = resolve));
-  const lock = setup.db.begin(async (tx) => {
-    await tx`LOCK TABLE user_logins IN ACCESS EXCLUSIVE MODE`;
-    locked();
-    await released;
-  });
-  await lockHeld;
+  const { release, ended: lock } = await holdTableLock(setup.db, "user_logins");
   const run = ingest({ queue: setup.queue, connect: setup.connect, vault: setup.vault }, {
     ...QUICK,
     concurrency: 2,

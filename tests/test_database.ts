@@ -81,3 +81,24 @@ export async function countRows(db: Database, table: string): Promise<number> {
 export async function countWritten(db: Database): Promise<number> {
   return await countRows(db, "user_logins") + await countRows(db, "ingest_quarantine");
 }
+
+/**
+ * Holds `LOCK TABLE table` in a transaction of `db` until `release()`; resolves once the lock is
+ * held. `ended` settles when the transaction does.
+ */
+export async function holdTableLock(
+  db: Database,
+  table: string,
+): Promise<{ release: () => void; ended: Promise<void> }> {
+  let release = () => {};
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let locked = () => {};
+  const lockHeld = new Promise<void>((resolve) => (locked = resolve));
+  const ended = db.begin(async (tx) => {
+    await tx`LOCK TABLE ${tx(table)} IN ACCESS EXCLUSIVE MODE`;
+    locked();
+    await released;
+  }).then(() => {});
+  await Promise.race([lockHeld, ended]);
+  return { release, ended };
+}

@@ -5,7 +5,7 @@ import { BatchWriter } from "../lib/ingest/writer.ts";
 import { connectDatabase, type Database } from "../lib/store/database.ts";
 import { migrate } from "../lib/store/migrate.ts";
 import { FakeClock } from "./fake_clock.ts";
-import { countRows, DATABASE_KIND, TestDatabase } from "./test_database.ts";
+import { countRows, DATABASE_KIND, holdTableLock, TestDatabase } from "./test_database.ts";
 import { freshKeys, sampleParsed } from "./vault_fixture.ts";
 import { waitFor, within } from "./wait.ts";
 
@@ -70,16 +70,7 @@ Deno.test(`BatchWriter abandons a write that passes its deadline on the clock, a
   await using setup = await writerSetup();
   const clock = new FakeClock();
   const events: IngestEvent[] = [];
-  let release = () => {};
-  const released = new Promise<void>((resolve) => (release = resolve));
-  let locked = () => {};
-  const lockHeld = new Promise<void>((resolve) => (locked = resolve));
-  const lock = setup.db.begin(async (tx) => {
-    await tx`LOCK TABLE user_logins IN ACCESS EXCLUSIVE MODE`;
-    locked();
-    await released;
-  });
-  await lockHeld;
+  const { release, ended: lock } = await holdTableLock(setup.db, "user_logins");
   await using writer = new BatchWriter({
     connect: () => setup.database.connect({ max: 1 }),
     clock,

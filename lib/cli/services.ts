@@ -37,28 +37,15 @@ export async function openIngestServices(
       [Symbol.asyncDispose]: () => Promise.resolve(queue.close()),
     };
   }
-  const { Sandbox, SANDBOX_QUEUE } = await import("../sandbox/sandbox.ts");
-  const sandbox = await Sandbox.open(settings.dataDir, { log });
-  try {
+  return await inSandbox(settings.dataDir, { log }, async (sandbox, name) => {
     const database = await sandbox.startDatabase();
     const sqs = await sandbox.startQueue();
     if (await sandbox.ensureKeyrings()) log(`Created a keyring pair in "${settings.dataDir}/"`);
     const seeded = await sandbox.seedOnce(sqs);
     if (seeded > 0) log(`Seeded the sandbox queue with ${seeded} sample messages`);
-    const queue = sqs.openQueue(SANDBOX_QUEUE);
-    return {
-      databaseUrl: database.url,
-      queue,
-      sandbox,
-      async [Symbol.asyncDispose]() {
-        queue.close();
-        await sandbox.close();
-      },
-    };
-  } catch (error) {
-    await sandbox.close();
-    throw error;
-  }
+    const queue = sqs.openQueue(name);
+    return { databaseUrl: database.url, queue, sandbox, close: () => queue.close() };
+  });
 }
 
 /** A database URL for a command that needs only the database (the sandbox's must exist). */
@@ -69,15 +56,10 @@ export async function openDatabase(
     const url = requireDatabaseUrl(settings, "set it, or unset SQS_QUEUE_URL for the sandbox");
     return { url, [Symbol.asyncDispose]: () => Promise.resolve() };
   }
-  const { Sandbox } = await import("../sandbox/sandbox.ts");
-  const sandbox = await Sandbox.open(settings.dataDir, { existing: true });
-  try {
+  return await inSandbox(settings.dataDir, { existing: true }, async (sandbox) => {
     const database = await sandbox.startDatabase();
-    return { url: database.url, [Symbol.asyncDispose]: () => sandbox.close() };
-  } catch (error) {
-    await sandbox.close();
-    throw error;
-  }
+    return { url: database.url, close: () => {} };
+  });
 }
 
 /** A queue for a command that needs only the queue; the sandbox's is created if missing. */
@@ -90,14 +72,29 @@ export async function openQueueOnly(
     );
     return { queue, [Symbol.asyncDispose]: () => Promise.resolve(queue.close()) };
   }
+  return await inSandbox(settings.dataDir, {}, async (sandbox, name) => {
+    const queue = (await sandbox.startQueue()).openQueue(name);
+    return { queue, close: () => queue.close() };
+  });
+}
+
+/**
+ * Opens the sandbox in `dataDir` and starts what `start` needs; disposing the result runs its
+ * `close` and then closes the sandbox. A failed start closes the sandbox at once.
+ */
+async function inSandbox<T extends { close: () => void }>(
+  dataDir: string,
+  options: { existing?: boolean; log?: (line: string) => void },
+  start: (sandbox: Sandbox, queueName: string) => Promise<T>,
+): Promise<Omit<T, "close"> & AsyncDisposable> {
   const { Sandbox, SANDBOX_QUEUE } = await import("../sandbox/sandbox.ts");
-  const sandbox = await Sandbox.open(settings.dataDir);
+  const sandbox = await Sandbox.open(dataDir, options);
   try {
-    const queue = (await sandbox.startQueue()).openQueue(SANDBOX_QUEUE);
+    const { close, ...started } = await start(sandbox, SANDBOX_QUEUE);
     return {
-      queue,
+      ...started,
       async [Symbol.asyncDispose]() {
-        queue.close();
+        close();
         await sandbox.close();
       },
     };

@@ -1,18 +1,8 @@
 /** Opens sealed vault entries with a full keyring: the crypto half of a reveal, without SQL. */
 import { open, unwrapDataKey, vaultContext } from "./envelope.ts";
 import type { Keyring } from "./keyring.ts";
+import type { StoredEntry } from "../store/reveal.ts";
 import type { PiiField } from "./token.ts";
-
-/** A `pii_vault` entry as stored, with its data key's wrapped form. */
-export interface SealedEntry {
-  readonly token: string;
-  readonly field: PiiField;
-  readonly dataKeyId: string;
-  readonly kekId: string;
-  readonly wrappedKey: Uint8Array<ArrayBuffer>;
-  readonly nonce: Uint8Array<ArrayBuffer>;
-  readonly ciphertext: Uint8Array<ArrayBuffer>;
-}
 
 /** One recovered original. */
 export interface Revealed {
@@ -27,7 +17,7 @@ export interface Revealed {
  */
 export async function openEntries(
   keyring: Keyring,
-  entries: readonly SealedEntry[],
+  entries: readonly StoredEntry[],
 ): Promise<Revealed[]> {
   const dataKeys = new Map<string, Promise<CryptoKey>>();
   return await Promise.all(entries.map(async (entry): Promise<Revealed> => {
@@ -50,7 +40,7 @@ export async function openEntries(
   }));
 }
 
-async function unwrapFor(keyring: Keyring, entry: SealedEntry): Promise<CryptoKey> {
+async function unwrapFor(keyring: Keyring, entry: StoredEntry): Promise<CryptoKey> {
   const kek = keyring.keks.find((k) => k.id === entry.kekId);
   if (!kek) {
     throw new Error(
