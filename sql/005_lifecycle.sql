@@ -7,7 +7,7 @@
 -- while user_logins is not partitioned (PostgreSQL 10). SECURITY DEFINER because only the
 -- table's owner may add a partition, and the ingest need not be that owner.
 CREATE OR REPLACE FUNCTION vaultline_ensure_login_partition(day date) RETURNS boolean
-LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
     first_day date := date_trunc('month', day)::date;
     next_day date := (date_trunc('month', day) + interval '1 month')::date;
@@ -31,6 +31,14 @@ BEGIN
     EXECUTE format('ALTER TABLE user_logins ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
         partition_name, first_day, next_day);
     RETURN true;
+END
+$$;
+-- A definer function resolves names in the schema of user_logins only, never in a caller's
+-- temporary schema.
+DO $$
+BEGIN
+    EXECUTE format('ALTER FUNCTION vaultline_ensure_login_partition(date) SET search_path = %I, pg_temp',
+        current_schema());
 END
 $$;
 -- Callable by the owner; grant EXECUTE to the role that runs the ingest. Without it the ingest
