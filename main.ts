@@ -1,4 +1,6 @@
 /** vaultline's command line: the table of commands, and errors mapped to exit codes. */
+import { archive } from "./lib/cli/archive.ts";
+import { archiveRestore } from "./lib/cli/archive_restore.ts";
 import type { Command } from "./lib/cli/command.ts";
 import { keysInit } from "./lib/cli/keys_init.ts";
 import { reveal } from "./lib/cli/reveal.ts";
@@ -8,8 +10,18 @@ import { ConfigError } from "./lib/config_error.ts";
 import { type Environment, ENVIRONMENT_VARIABLES } from "./lib/settings.ts";
 import { KeyringError } from "./lib/vault/keyring.ts";
 
-/** Every command; adding one is a new file in `lib/cli/` and a line here. */
-export const COMMANDS: readonly Command[] = [run, reveal, keysInit, seed];
+/**
+ * Every command; adding one is a new file in `lib/cli/` and a line here. A command whose name
+ * extends another's (`archive restore`) comes before it.
+ */
+export const COMMANDS: readonly Command[] = [
+  run,
+  reveal,
+  keysInit,
+  seed,
+  archiveRestore,
+  archive,
+];
 
 /** Runs the command line `args`; resolves to the process exit code. */
 export async function main(args: readonly string[], env: Environment): Promise<number> {
@@ -66,6 +78,7 @@ function usage(commands: readonly Command[] = COMMANDS): string {
     "  DATABASE_URL    postgres://user:pass@host:port/db (unset with SQS_QUEUE_URL: sandbox)",
     "  SQS_QUEUE_URL   https://sqs.<region>.amazonaws.com/<account>/<queue>",
     "  SQS_ENDPOINT    SQS endpoint (default: AWS, or the queue URL's origin when not amazonaws.com)",
+    "  S3_ENDPOINT     S3-compatible endpoint for the archive, path-style (default: AWS)",
     "  AWS_REGION      default us-east-1",
     "  VAULT_KEYRING   keyring file (--keyring overrides)",
   ].join("\n");

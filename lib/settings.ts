@@ -16,9 +16,17 @@ export interface QueueSettings {
   readonly region: string;
 }
 
+/** Where the archive reaches S3: AWS by default, or an S3-compatible endpoint, path-style. */
+export interface S3Settings {
+  readonly endpoint: string | undefined;
+  readonly region: string;
+}
+
 interface CommonSettings {
   /** `VAULT_KEYRING`; a command's `--keyring` overrides it. */
   readonly keyringPath: string | undefined;
+  /** `S3_ENDPOINT` and `AWS_REGION`, for the archive. */
+  readonly s3: S3Settings;
   /** The operating-system user, recorded by reveal's audit as a claim. */
   readonly osUser: string;
 }
@@ -46,6 +54,7 @@ export const ENVIRONMENT_VARIABLES = [
   "DATABASE_URL",
   "SQS_QUEUE_URL",
   "SQS_ENDPOINT",
+  "S3_ENDPOINT",
   "AWS_REGION",
   "VAULT_KEYRING",
   "USER",
@@ -63,8 +72,15 @@ export function readSettings(env: Environment): Settings {
   if (!/^[a-z]{2}(-[a-z]+)+-\d+$/.test(region)) {
     throw new ConfigError(`Invalid AWS_REGION "${region}": expected a region like us-east-1`);
   }
+  const s3Endpoint = nonEmpty(env.S3_ENDPOINT);
   const common = {
     keyringPath: nonEmpty(env.VAULT_KEYRING),
+    s3: {
+      endpoint: s3Endpoint === undefined
+        ? undefined
+        : parseHttpUrl("S3_ENDPOINT", s3Endpoint).origin,
+      region,
+    },
     osUser: nonEmpty(env.USER) ?? nonEmpty(env.LOGNAME) ?? userInfo().username,
   };
   if (databaseUrl === undefined && queueUrl === undefined) {

@@ -30,6 +30,7 @@ Deno.test("readSettings() reads a deployment's settings with their defaults", ()
     databaseUrl: REAL.DATABASE_URL,
     queue: { url: REAL.SQS_QUEUE_URL, endpoint: undefined, region: "us-east-1" },
     keyringPath: "/keys/ingest.json",
+    s3: { endpoint: undefined, region: "us-east-1" },
     osUser: "carol",
   });
 });
@@ -39,8 +40,22 @@ Deno.test("readSettings() is the sandbox when neither queue nor database is set"
     mode: "sandbox",
     dataDir: ".data",
     keyringPath: undefined,
+    s3: { endpoint: undefined, region: "us-east-1" },
     osUser: "dev",
   });
+});
+
+Deno.test("readSettings() reads S3_ENDPOINT as an origin, and refuses one that is not a URL", () => {
+  const settings = readSettings({
+    ...REAL,
+    S3_ENDPOINT: "http://127.0.0.1:4566/",
+    AWS_REGION: "eu-west-1",
+  });
+  assert.deepEqual(settings.s3, { endpoint: "http://127.0.0.1:4566", region: "eu-west-1" });
+  refused(
+    () => readSettings({ ...REAL, S3_ENDPOINT: "s3.internal" }),
+    /^Invalid S3_ENDPOINT "s3.internal": not a URL$/,
+  );
 });
 
 Deno.test("readSettings() defaults SQS_ENDPOINT to a non-AWS queue URL's origin", () => {

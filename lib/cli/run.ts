@@ -177,6 +177,11 @@ export function describeEvent(event: IngestEvent): string | undefined {
       break;
     case "gaveUp":
       return `Gave up deleting ${event.count} written messages; a redelivery will skip them`;
+    case "partitionsCreated":
+      return `Created the user_logins partitions of ${event.months.join(", ")}`;
+    case "partitionsMissing":
+      return `Cannot create the user_logins partitions of ${event.months.join(", ")}, ` +
+        `their rows go to user_logins_default meanwhile: ${event.cause}`;
   }
   return undefined;
 }

@@ -2,6 +2,7 @@
  * The database and queue a command works on: embedded in the sandbox (loaded only then), real in
  * a deployment.
  */
+import { S3Archive } from "../archive/s3_archive.ts";
 import { ConfigError } from "../config_error.ts";
 import { SqsQueue } from "../queue/sqs_queue.ts";
 import type { Sandbox } from "../sandbox/sandbox.ts";
@@ -59,6 +60,51 @@ export async function openDatabase(
   return await inSandbox(settings.dataDir, { existing: true }, async (sandbox) => {
     const database = await sandbox.startDatabase();
     return { url: database.url, close: () => {} };
+  });
+}
+
+/** The archive's database and S3; `prepareBucket` creates a bucket in the sandbox's emulator. */
+export interface ArchiveServices extends AsyncDisposable {
+  readonly databaseUrl: string;
+  readonly s3: S3Archive;
+  prepareBucket(name: string): void;
+}
+
+/**
+ * Opens the archive's services: a deployment's database and S3 (`S3_ENDPOINT` or AWS), or the
+ * sandbox's database and its emulator, which serves S3 as well as SQS.
+ */
+export async function openArchiveServices(settings: Settings): Promise<ArchiveServices> {
+  if (settings.mode === "deployed") {
+    const databaseUrl = requireDatabaseUrl(settings, "the archive moves rows of its user_logins");
+    const s3 = new S3Archive(settings.s3);
+    return {
+      databaseUrl,
+      s3,
+      prepareBucket: () => {},
+      [Symbol.asyncDispose]: () => Promise.resolve(s3.close()),
+    };
+  }
+  const { endpoint, region } = settings.s3;
+  return await inSandbox(settings.dataDir, { existing: true }, async (sandbox) => {
+    const database = await sandbox.startDatabase();
+    if (endpoint !== undefined) {
+      const s3 = new S3Archive({ endpoint, region });
+      return { databaseUrl: database.url, s3, prepareBucket: () => {}, close: () => s3.close() };
+    }
+    const emulator = await sandbox.startQueue();
+    const { EMULATOR_CREDENTIALS } = await import("../sandbox/embedded_sqs.ts");
+    const s3 = new S3Archive({
+      endpoint: emulator.endpoint,
+      region,
+      credentials: EMULATOR_CREDENTIALS,
+    });
+    return {
+      databaseUrl: database.url,
+      s3,
+      prepareBucket: (name: string) => emulator.createBucket(name),
+      close: () => s3.close(),
+    };
   });
 }
 

@@ -37,6 +37,17 @@ export type IngestEvent =
   }
   /** `count` written messages could not be deleted; a redelivery will find them written. */
   | { readonly type: "gaveUp"; readonly stage: "delete"; readonly count: number }
+  /** Partitions of `user_logins` were created for `months`. */
+  | { readonly type: "partitionsCreated"; readonly months: readonly string[] }
+  /**
+   * The partitions of `months` could not be made sure of; their rows go to the default partition
+   * meanwhile, and move into their month's partition once it is made.
+   */
+  | {
+    readonly type: "partitionsMissing";
+    readonly months: readonly string[];
+    readonly cause: string;
+  }
   /** The ingest ended. */
   | { readonly type: "stopped"; readonly summary: IngestSummary };
 

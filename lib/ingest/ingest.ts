@@ -2,7 +2,8 @@
  * The ingest, as the data flows: receivers (paused while the in-flight ledger is full) feed the
  * batcher; each batch is parsed, sealed and written in one transaction; its messages are deleted
  * from the queue only after that commits, while a heartbeat keeps held messages hidden. A crash
- * between commit and delete is harmless: redelivered messages are found by message id.
+ * between commit and delete is harmless: redelivered messages are found by message id. The
+ * partitions a batch's rows need are made ahead of its write.
  */
 import { SQS_BATCH_MAX, type SqsQueue } from "../queue/sqs_queue.ts";
 import { parseMessage } from "../record/parse_message.ts";
@@ -13,6 +14,7 @@ import { Deleter } from "./deleter.ts";
 import { countEvent, emptyCounts, type IngestEvent, type IngestSummary } from "./events.ts";
 import { heartbeat } from "./heartbeat.ts";
 import { InFlight } from "./in_flight.ts";
+import { PartitionKeeper } from "./partition_keeper.ts";
 import { receiveMessages } from "./receiver.ts";
 import { type IngestVault, sealBatch } from "./seal_batch.ts";
 import { BatchWriter } from "./writer.ts";
@@ -79,7 +81,9 @@ export async function ingest(parts: IngestParts, options: IngestOptions): Promis
   await using writer = new BatchWriter({ connect: parts.connect, clock, emit }, {
     timeoutMs: (options.writeTimeoutSeconds ?? 60) * 1000,
   });
+  const partitions = new PartitionKeeper({ connect: parts.connect, clock, emit });
   try {
+    await partitions.ensureUpcoming();
     const receiving = receiveMessages({ ...edges, batcher }, {
       concurrency: options.concurrency,
       visibilitySeconds,
@@ -90,6 +94,7 @@ export async function ingest(parts: IngestParts, options: IngestOptions): Promis
     try {
       for (let batch; (batch = await batcher.next()) !== undefined;) {
         const sealed = await sealBatch(batch.map(parseMessage), parts.vault);
+        await partitions.ensureFor(sealed.logins);
         await writer.write(sealed);
         deleter.delete(batch);
       }

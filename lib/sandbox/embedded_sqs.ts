@@ -1,9 +1,12 @@
-/** An embedded SQS emulator (fauxqs) on loopback, reached over HTTP like real SQS. */
+/**
+ * An embedded SQS emulator (fauxqs) on loopback, reached over HTTP like real SQS. The same
+ * endpoint serves S3 too (path-style), for the archive.
+ */
 import { type FauxqsServer, startFauxqs } from "fauxqs";
 import { SqsQueue } from "../queue/sqs_queue.ts";
 
 /** The emulator accepts any credentials; these keep the SDK from looking for real ones. */
-const EMULATOR_CREDENTIALS = { accessKeyId: "vaultline", secretAccessKey: "vaultline" };
+export const EMULATOR_CREDENTIALS = { accessKeyId: "vaultline", secretAccessKey: "vaultline" };
 
 /** A running emulator; `close()` stops it, flushing its state to `dataDir` when one was given. */
 export class EmbeddedSqs implements AsyncDisposable {
@@ -43,6 +46,11 @@ export class EmbeddedSqs implements AsyncDisposable {
       endpoint: this.endpoint,
       credentials: EMULATOR_CREDENTIALS,
     });
+  }
+
+  /** Creates the S3 bucket `name` unless it exists. */
+  createBucket(name: string): void {
+    this.#server.createBucket(name);
   }
 
   /** Sends `body` to queue `name` directly, without an SDK round trip. */

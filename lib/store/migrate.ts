@@ -1,10 +1,12 @@
 /** Schema migrations: numbered files in `sql/`, applied in order once, recorded in a table. */
 import vault from "../../sql/001_vault.sql" with { type: "text" };
+import lifecycle from "../../sql/005_lifecycle.sql" with { type: "text" };
 import type { Database } from "./database.ts";
 
 /** Every migration, in the order it applies. */
 export const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
   { version: 1, name: "001_vault", sql: vault },
+  { version: 5, name: "005_lifecycle", sql: lifecycle },
 ];
 
 /** Serializes migrations between processes: an arbitrary constant, "vaultl" in ASCII. */

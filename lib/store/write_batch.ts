@@ -94,7 +94,7 @@ export async function writeBatch(tx: Transaction, batch: SealedBatch): Promise<B
         "messageId",
       )
     }
-      ON CONFLICT (message_id) DO NOTHING
+      ON CONFLICT (message_id, create_date) DO NOTHING
       RETURNING message_id`,
     batch.quarantine.length === 0 ? [] : tx<{ messageId: string }[]>`
       INSERT INTO ingest_quarantine ${
