@@ -1,6 +1,10 @@
 /** vaultline's command line: the table of commands, and errors mapped to exit codes. */
+import { auditList } from "./lib/cli/audit_list.ts";
+import { auditVerify } from "./lib/cli/audit_verify.ts";
 import type { Command } from "./lib/cli/command.ts";
+import { forget } from "./lib/cli/forget.ts";
 import { keysInit } from "./lib/cli/keys_init.ts";
+import { migrate } from "./lib/cli/migrate.ts";
 import { reveal } from "./lib/cli/reveal.ts";
 import { run } from "./lib/cli/run.ts";
 import { seed } from "./lib/cli/seed.ts";
@@ -9,7 +13,16 @@ import { type Environment, ENVIRONMENT_VARIABLES } from "./lib/settings.ts";
 import { KeyringError } from "./lib/vault/keyring.ts";
 
 /** Every command; adding one is a new file in `lib/cli/` and a line here. */
-export const COMMANDS: readonly Command[] = [run, reveal, keysInit, seed];
+export const COMMANDS: readonly Command[] = [
+  run,
+  migrate,
+  reveal,
+  forget,
+  auditList,
+  auditVerify,
+  keysInit,
+  seed,
+];
 
 /** Runs the command line `args`; resolves to the process exit code. */
 export async function main(args: readonly string[], env: Environment): Promise<number> {
@@ -68,6 +81,8 @@ function usage(commands: readonly Command[] = COMMANDS): string {
     "  SQS_ENDPOINT    SQS endpoint (default: AWS, or the queue URL's origin when not amazonaws.com)",
     "  AWS_REGION      default us-east-1",
     "  VAULT_KEYRING   keyring file (--keyring overrides)",
+    "  VAULT_REASON_MIN_CHARS, VAULT_REASON_PATTERN, VAULT_BULK_LIMIT",
+    "                  the reveal policy migrate sets (see vaultline migrate --help)",
   ].join("\n");
 }
 

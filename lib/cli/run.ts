@@ -9,7 +9,7 @@ import {
   type Settings,
 } from "../settings.ts";
 import { closeDatabase, connectDatabase } from "../store/database.ts";
-import { migrate } from "../store/migrate.ts";
+import { migrateIfAllowed } from "../store/migrate.ts";
 import { anyIpToken } from "../store/user_logins.ts";
 import { dataKeySource } from "../vault/envelope.ts";
 import { asString, defineCommand, parseInteger, parseOptions } from "./command.ts";
@@ -116,7 +116,7 @@ Options:
     for (const signal of signals) Deno.addSignalListener(signal, onSignal);
     const progress = progressLine();
     try {
-      await migrate(db);
+      await migrateIfAllowed(db);
       const summary = await ingest({
         queue: services.queue,
         connect: () => connectDatabase(url, { max: 2 }),
