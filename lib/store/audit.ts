@@ -20,7 +20,7 @@ export async function readAudit(
       FROM reveal_audit
       WHERE id > ${afterId ?? "0"}::bigint
         AND revealed_at >= ${since ?? new Date(0)}
-      ORDER BY id
+      ORDER BY reveal_audit.id -- the bigint, not the text column of the same name
       LIMIT ${limit}`;
   } catch (error) {
     throw refusal(error, "reading the audit needs the vaultline_auditor role");
