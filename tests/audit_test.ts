@@ -25,7 +25,10 @@ function request(tokens: readonly string[], extra: Partial<RevealRequest> = {}):
 async function fiveRows(s: GovernanceSetup): Promise<void> {
   const first = await recordReveal(s.db, request([await s.token("ip", "203.0.113.7")]));
   await recordReveal(s.db, request([await s.token("device_id", "BOB-9")], { masked: true }));
-  await recordRevealFailure(s.db, first, 'Cannot reveal token "x": failed authentication');
+  await recordRevealFailure(s.db, {
+    auditId: first,
+    detail: 'Cannot reveal token "x": failed authentication',
+  });
   await forgetPerson(s.db, { userId: "carol", reason: "GDPR erasure request 17", osUser: "dpo" });
   await appendAudit(s.db, {
     kind: "replay",

@@ -22,7 +22,7 @@ async function revealPerson(s: GovernanceSetup, userId: string): Promise<string[
     osUser: "tester",
     bulk: false,
     masked: false,
-  }, (entries) => openEntries(s.full, entries));
+  }, { open: (entries) => openEntries(s.full, entries) });
   assert.deepEqual(result.unknown, [], `${userId} has tokens without vault entries`);
   return result.revealed.map((entry) => entry.value).sort();
 }

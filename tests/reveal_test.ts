@@ -37,7 +37,7 @@ Deno.test(`revealWithAudit() with openEntries() recovers the originals and recor
     osUser: "alice-laptop",
     bulk: false,
     masked: false,
-  }, (entries) => openEntries(s.full, entries));
+  }, { open: (entries) => openEntries(s.full, entries) });
   assert.deepEqual(result.revealed, [
     { token: ip, field: "ip", value: "203.0.113.7" },
     { token: device, field: "device_id", value: "AAAA-1111-2222" },

@@ -121,7 +121,7 @@ Options:
         osUser: options.settings.osUser,
         bulk: options.bulk,
         masked: options.masked,
-      }, (entries) => openEntries(keyring, entries));
+      }, { open: (entries) => openEntries(keyring, entries) });
       for (const token of result.unknown) console.error(`vaultline: unknown token "${token}"`);
       if ("userId" in target && result.revealed.length === 0 && result.unknown.length === 0) {
         console.error(`vaultline: nothing to reveal: no vault entry for user "${target.userId}"`);

@@ -35,6 +35,8 @@ export const run = defineCommand<RunOptions>({
 
 Drains SQS_QUEUE_URL into DATABASE_URL. With neither set, runs the sandbox: embedded
 Postgres and SQS under .data/, seeded with the sample queue, drained until empty.
+Applies pending migrations when the database user may; a user with only the
+vaultline_ingest role is told to run "deno task migrate" as the schema owner.
 
 Options:
   --keyring FILE      ingest keyring (default VAULT_KEYRING; sandbox: .data/ingest.keyring.json)

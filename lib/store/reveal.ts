@@ -47,7 +47,7 @@ const REVEALER_HINT = "revealing needs the vaultline_revealer role";
 export async function revealWithAudit<T>(
   db: Database,
   request: RevealRequest,
-  open: (entries: readonly StoredEntry[]) => Promise<readonly T[]>,
+  { open }: { open: (entries: readonly StoredEntry[]) => Promise<readonly T[]> },
 ): Promise<RevealResult<T>> {
   const auditId = await recordReveal(db, request);
   const rows = await fetchReveal(db, auditId);
@@ -57,7 +57,7 @@ export async function revealWithAudit<T>(
   try {
     revealed = await open(entries);
   } catch (error) {
-    await recordRevealFailure(db, auditId, messageOf(error)).catch((failure) => {
+    await recordRevealFailure(db, { auditId, detail: messageOf(error) }).catch((failure) => {
       throw new Error(
         `${messageOf(error)}; recording the failure failed too: ${messageOf(failure)}`,
         {
@@ -103,8 +103,7 @@ export async function fetchReveal(db: Queryable, auditId: string): Promise<Fetch
 /** Appends a `reveal_failed` row for reveal `auditId`, with `detail` (no personal values). */
 export async function recordRevealFailure(
   db: Queryable,
-  auditId: string,
-  detail: string,
+  { auditId, detail }: { auditId: string; detail: string },
 ): Promise<void> {
   await db`SELECT vaultline_reveal_failed(${auditId}::bigint, ${detail})`;
 }
