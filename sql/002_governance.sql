@@ -126,7 +126,7 @@ BEGIN
         RAISE EXCEPTION 'Cannot append to reveal_audit in a % transaction: the chain needs read committed',
             current_setting('transaction_isolation') USING ERRCODE = 'VL005';
     END IF;
-    PERFORM pg_advisory_xact_lock(130174226948468);
+    PERFORM pg_advisory_xact_lock(130160953420148);
     SELECT * INTO last FROM reveal_audit ORDER BY id DESC LIMIT 1;
     NEW.id := coalesce(last.id, 0) + 1;
     NEW.revealed_at := clock_timestamp();

@@ -153,6 +153,16 @@ if (DATABASE_KIND === "Postgres") {
     const [rows] = await analyst.db<{ n: number; ips: number }[]>`
       SELECT count(*)::int AS n, count(DISTINCT masked_ip)::int AS ips FROM user_logins`;
     assert.deepEqual({ ...rows }, { n: 4, ips: 3 });
+    const revealed = await runCli(["reveal", "--token", TOKEN, "--reason", REASON], {
+      env: analyst.env({ VAULT_KEYRING: s.fullPath }),
+    });
+    assert.equal(revealed.code, 2, revealed.stderr);
+    assert.equal(revealed.stdout, "");
+    assert.equal(
+      revealed.stderr,
+      "vaultline: permission denied for function vaultline_reveal: " +
+        "revealing needs the vaultline_revealer role\n",
+    );
     await denied(analyst.db, {
       ...OWNER_ONLY,
       "read tokens in the vault": (db) => db`SELECT token FROM pii_vault`,
