@@ -1,8 +1,12 @@
 /** vaultline's command line: the table of commands, and errors mapped to exit codes. */
 import { archive } from "./lib/cli/archive.ts";
 import { archiveRestore } from "./lib/cli/archive_restore.ts";
+import { auditList } from "./lib/cli/audit_list.ts";
+import { auditVerify } from "./lib/cli/audit_verify.ts";
 import type { Command } from "./lib/cli/command.ts";
+import { forget } from "./lib/cli/forget.ts";
 import { keysInit } from "./lib/cli/keys_init.ts";
+import { migrate } from "./lib/cli/migrate.ts";
 import { reveal } from "./lib/cli/reveal.ts";
 import { run } from "./lib/cli/run.ts";
 import { seed } from "./lib/cli/seed.ts";
@@ -10,17 +14,18 @@ import { ConfigError } from "./lib/config_error.ts";
 import { type Environment, ENVIRONMENT_VARIABLES } from "./lib/settings.ts";
 import { KeyringError } from "./lib/vault/keyring.ts";
 
-/**
- * Every command; adding one is a new file in `lib/cli/` and a line here. A command whose name
- * extends another's (`archive restore`) comes before it.
- */
+/** Every command; adding one is a new file in `lib/cli/` and a line here. */
 export const COMMANDS: readonly Command[] = [
   run,
+  migrate,
   reveal,
+  forget,
+  auditList,
+  auditVerify,
   keysInit,
   seed,
-  archiveRestore,
   archive,
+  archiveRestore,
 ];
 
 /** Runs the command line `args`; resolves to the process exit code. */
@@ -55,11 +60,11 @@ export async function main(args: readonly string[], env: Environment): Promise<n
   }
 }
 
-function findCommand(args: readonly string[]): Command | undefined {
-  return COMMANDS.find((command) => {
-    const words = command.name.split(" ");
-    return words.every((word, i) => args[i] === word);
-  });
+/** The command whose name the arguments start with; the longest name wins (`archive restore`). */
+export function findCommand(args: readonly string[]): Command | undefined {
+  return COMMANDS
+    .filter((command) => command.name.split(" ").every((word, i) => args[i] === word))
+    .sort((a, b) => b.name.length - a.name.length)[0];
 }
 
 function usage(commands: readonly Command[] = COMMANDS): string {
@@ -81,6 +86,8 @@ function usage(commands: readonly Command[] = COMMANDS): string {
     "  S3_ENDPOINT     S3-compatible endpoint for the archive, path-style (default: AWS)",
     "  AWS_REGION      default us-east-1",
     "  VAULT_KEYRING   keyring file (--keyring overrides)",
+    "  VAULT_REASON_MIN_CHARS, VAULT_REASON_PATTERN, VAULT_BULK_LIMIT",
+    "                  the reveal policy migrate sets (see vaultline migrate --help)",
   ].join("\n");
 }
 

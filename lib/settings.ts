@@ -4,6 +4,7 @@
  */
 import { userInfo } from "node:os";
 import { ConfigError } from "./config_error.ts";
+import { DEFAULT_REVEAL_POLICY, type RevealPolicy } from "./store/reveal_policy.ts";
 
 /** Environment variables as given; only the names below are read. */
 export type Environment = Readonly<Record<string, string | undefined>>;
@@ -27,8 +28,10 @@ interface CommonSettings {
   readonly keyringPath: string | undefined;
   /** `S3_ENDPOINT` and `AWS_REGION`, for the archive. */
   readonly s3: S3Settings;
-  /** The operating-system user, recorded by reveal's audit as a claim. */
+  /** The operating-system user, recorded by the audit as a claim; the database user is the identity. */
   readonly osUser: string;
+  /** `VAULT_REASON_MIN_CHARS`, `VAULT_REASON_PATTERN`, `VAULT_BULK_LIMIT`: what `migrate` sets. */
+  readonly revealPolicy: RevealPolicy;
 }
 
 /** Neither `DATABASE_URL` nor `SQS_QUEUE_URL` set: embedded services under `dataDir`. */
@@ -57,6 +60,9 @@ export const ENVIRONMENT_VARIABLES = [
   "S3_ENDPOINT",
   "AWS_REGION",
   "VAULT_KEYRING",
+  "VAULT_REASON_MIN_CHARS",
+  "VAULT_REASON_PATTERN",
+  "VAULT_BULK_LIMIT",
   "USER",
   "LOGNAME",
 ] as const;
@@ -82,6 +88,7 @@ export function readSettings(env: Environment): Settings {
       region,
     },
     osUser: nonEmpty(env.USER) ?? nonEmpty(env.LOGNAME) ?? userInfo().username,
+    revealPolicy: readRevealPolicy(env),
   };
   if (databaseUrl === undefined && queueUrl === undefined) {
     return { mode: "sandbox", dataDir: SANDBOX_DATA_DIR, ...common };
@@ -94,6 +101,41 @@ export function readSettings(env: Environment): Settings {
       : queueSettings(queueUrl, nonEmpty(env.SQS_ENDPOINT), region),
     ...common,
   };
+}
+
+/** The reveal policy of `env`; each unset variable takes the default. */
+function readRevealPolicy(env: Environment): RevealPolicy {
+  const pattern = nonEmpty(env.VAULT_REASON_PATTERN);
+  if (pattern !== undefined && pattern.length > 1000) {
+    throw new ConfigError("Invalid VAULT_REASON_PATTERN: longer than 1000 characters");
+  }
+  return {
+    minReasonChars: integerSetting(env, "VAULT_REASON_MIN_CHARS", {
+      min: 1,
+      max: 1000,
+      fallback: DEFAULT_REVEAL_POLICY.minReasonChars,
+    }),
+    reasonPattern: pattern ?? null,
+    bulkLimit: integerSetting(env, "VAULT_BULK_LIMIT", {
+      min: 1,
+      max: 100_000_000,
+      fallback: DEFAULT_REVEAL_POLICY.bulkLimit,
+    }),
+  };
+}
+
+function integerSetting(
+  env: Environment,
+  name: string,
+  { min, max, fallback }: { min: number; max: number; fallback: number },
+): number {
+  const value = nonEmpty(env[name])?.trim();
+  if (value === undefined) return fallback;
+  const n = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new ConfigError(`Invalid ${name} "${value}": expected an integer from ${min} to ${max}`);
+  }
+  return n;
 }
 
 /** The deployment's database URL; a `ConfigError` naming `DATABASE_URL` when it is unset. */

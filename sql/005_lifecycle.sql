@@ -41,9 +41,10 @@ BEGIN
         current_schema());
 END
 $$;
--- Callable by the owner; grant EXECUTE to the role that runs the ingest. Without it the ingest
--- still writes every row (the default partition takes them), it only cannot create partitions.
+-- Callable by the owner and the ingest's role (002_governance.sql). Without it the ingest still
+-- writes every row (the default partition takes them), it only cannot create partitions.
 REVOKE ALL ON FUNCTION vaultline_ensure_login_partition(date) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION vaultline_ensure_login_partition(date) TO vaultline_ingest;
 
 DO $$
 DECLARE
@@ -96,6 +97,16 @@ BEGIN
             CASE WHEN granted.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(granted.grantee)) END,
             CASE WHEN granted.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
     END LOOP;
+    -- Column grants too (the ingest's role reads message_id for ON CONFLICT ... RETURNING).
+    FOR granted IN
+        SELECT a.attname, p.privilege_type, p.grantee, p.is_grantable
+        FROM pg_attribute a, aclexplode(a.attacl) p
+        WHERE a.attrelid = 'user_logins_unpartitioned'::regclass AND NOT a.attisdropped
+    LOOP
+        EXECUTE format('GRANT %s (%I) ON user_logins TO %s%s', granted.privilege_type, granted.attname,
+            CASE WHEN granted.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(granted.grantee)) END,
+            CASE WHEN granted.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+    END LOOP;
 
     PERFORM vaultline_ensure_login_partition(month)
     FROM (SELECT DISTINCT date_trunc('month', create_date)::date AS month
@@ -106,6 +117,8 @@ BEGIN
            message_id
     FROM user_logins_unpartitioned;
     DROP TABLE user_logins_unpartitioned;
+    -- Reveal by person and erasure look rows up by user_id (002_governance.sql).
+    CREATE INDEX user_logins_user_id ON user_logins (user_id);
 END
 $$;
 

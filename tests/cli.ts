@@ -27,10 +27,10 @@ export function cleanEnv(env: Record<string, string> = {}): Record<string, strin
   return { ...base, NO_COLOR: "1", ...env };
 }
 
-/** Runs `deno run main.ts ...args` in `cwd` (the project root by default). */
+/** Runs `deno run main.ts ...args` in `cwd` (the project root by default), `stdin` as its input. */
 export async function runCli(
   args: readonly string[],
-  options: { env?: Record<string, string>; cwd?: string | URL } = {},
+  options: { env?: Record<string, string>; cwd?: string | URL; stdin?: string } = {},
 ): Promise<CliResult> {
   const main = new URL("main.ts", ROOT).pathname;
   return await runDeno(["run", ...PERMISSIONS, main, ...args], options);
@@ -64,18 +64,30 @@ export async function finished(child: Deno.ChildProcess): Promise<CliResult> {
   };
 }
 
-/** Runs `deno ...args` with a clean environment. */
+/** Runs `deno ...args` with a clean environment and `stdin` as its input (none by default). */
 export async function runDeno(
   args: readonly string[],
-  options: { env?: Record<string, string>; cwd?: string | URL } = {},
+  options: { env?: Record<string, string>; cwd?: string | URL; stdin?: string } = {},
 ): Promise<CliResult> {
-  const output = await new Deno.Command(Deno.execPath(), {
+  const command = new Deno.Command(Deno.execPath(), {
     args: [...args],
     cwd: options.cwd ?? ROOT,
     env: cleanEnv(options.env),
     clearEnv: true,
-    stdin: "null",
-  }).output();
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  });
+  let output: Deno.CommandOutput;
+  if (options.stdin === undefined) {
+    output = await command.output();
+  } else {
+    const child = command.spawn();
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(options.stdin));
+    await writer.close();
+    output = await child.output();
+  }
   const decoder = new TextDecoder();
   return {
     code: output.code,

@@ -1,6 +1,18 @@
 import assert from "node:assert/strict";
+import { verifyAuditChain } from "../lib/cli/audit_verify.ts";
+import { ConfigError } from "../lib/config_error.ts";
 import { COLUMN_WIDTH } from "../lib/record/parse_message.ts";
-import { migrate, MIGRATION_LOCK, MIGRATIONS } from "../lib/store/migrate.ts";
+import { readAudit } from "../lib/store/audit.ts";
+import {
+  migrate,
+  MIGRATION_LOCK,
+  MIGRATIONS,
+  pendingMigrations,
+  requireCurrentSchema,
+} from "../lib/store/migrate.ts";
+import { recordReveal } from "../lib/store/reveal.ts";
+import { DEFAULT_REVEAL_POLICY, readRevealPolicy } from "../lib/store/reveal_policy.ts";
+import { runCli } from "./cli.ts";
 import { DATABASE_KIND, TestDatabase } from "./test_database.ts";
 import { waitFor, within } from "./wait.ts";
 
@@ -26,6 +38,7 @@ Deno.test(`migrate() applies every migration once, and a second run changes noth
     "pii_vault",
     "retention_audit",
     "reveal_audit",
+    "reveal_policy",
     "user_logins",
     "vault_data_keys",
     "vaultline_migrations",
@@ -154,5 +167,108 @@ Deno.test(`migrate() upgrades a user_logins table made by the original DDL, keep
     "app_version integer null",
     "create_date date null",
     "message_id character varying 128",
+  ]);
+});
+
+Deno.test(`pendingMigrations() and requireCurrentSchema() name what a database lacks, without creating anything (${DATABASE_KIND})`, async () => {
+  await using database = await TestDatabase.create();
+  const db = database.connect();
+  const names = MIGRATIONS.map((m) => m.name);
+  assert.deepEqual((await pendingMigrations(db)).map((m) => m.name), names);
+  await assert.rejects(requireCurrentSchema(db), (error: Error) => {
+    assert.ok(error instanceof ConfigError);
+    assert.ok(
+      error.message.includes(
+        `${names.map((n) => `"${n}"`).join(", ")} is not applied: run "deno task migrate"`,
+      ),
+      error.message,
+    );
+    return true;
+  });
+  assert.deepEqual(await tables(db), []);
+  await migrate(db, { through: 1 });
+  assert.deepEqual((await pendingMigrations(db)).map((m) => m.name), names.slice(1));
+  await migrate(db);
+  assert.deepEqual(await pendingMigrations(db), []);
+  await requireCurrentSchema(db);
+  assert.deepEqual(await readRevealPolicy(db), DEFAULT_REVEAL_POLICY);
+});
+
+Deno.test(`migrate() chains the reveal_audit rows written before the audit was chained (${DATABASE_KIND})`, async () => {
+  await using database = await TestDatabase.create();
+  const db = database.connect();
+  await migrate(db, { through: 1 });
+  // Ids with a gap, as rolled-back reveals left them.
+  await db`
+    INSERT INTO reveal_audit (id, os_user, reason, tokens, token_count) VALUES
+      (1, 'alice', 'first', ${["ip1_" + "a".repeat(32)]}, 1),
+      (2, 'bob', 'second', ${["dev1_" + "b".repeat(32)]}, 1),
+      (5, 'carol', 'third', '{}', 0)`;
+  assert.deepEqual(await migrate(db), ALL.slice(1));
+  const rows = await readAudit(db);
+  assert.deepEqual(rows.map((r) => [r.id, r.kind, r.osUser, r.reason]), [
+    ["1", "reveal", "alice", "first"],
+    ["2", "reveal", "bob", "second"],
+    ["5", "reveal", "carol", "third"],
+  ]);
+  assert.deepEqual(await verifyAuditChain(db), {
+    rows: 3,
+    head: { id: "5", hash: rows[2]?.rowHash },
+  });
+  const next = await recordReveal(db, {
+    subject: { tokens: ["ip1_" + "c".repeat(32)] },
+    reason: "after the upgrade",
+    osUser: "dave",
+    bulk: false,
+    masked: false,
+  });
+  assert.equal(next, "6");
+  assert.equal((await verifyAuditChain(db)).rows, 4);
+});
+
+Deno.test(`migrate applies the schema, then sets the reveal policy from the environment and audits a change (${DATABASE_KIND})`, async () => {
+  await using database = await TestDatabase.create();
+  const db = database.connect();
+  const env = (extra: Record<string, string> = {}) => ({ DATABASE_URL: database.url, ...extra });
+  const first = await runCli(["migrate"], {
+    env: env({ VAULT_REASON_PATTERN: "^[A-Z]+-[0-9]+", VAULT_BULK_LIMIT: "50" }),
+  });
+  assert.equal(first.code, 0, first.stderr);
+  assert.deepEqual(first.stdout.trim().split("\n"), [
+    `Applied ${MIGRATIONS.map((m) => m.name).join(", ")}`,
+    'Reveal policy: a reason needs 8 visible characters, matching "^[A-Z]+-[0-9]+"; ' +
+    "more than 50 tokens need --bulk (changed, recorded in the audit)",
+  ]);
+  assert.deepEqual(await readRevealPolicy(db), {
+    minReasonChars: 8,
+    reasonPattern: "^[A-Z]+-[0-9]+",
+    bulkLimit: 50,
+  });
+  const badPattern = await runCli(["migrate"], { env: env({ VAULT_REASON_PATTERN: "([" }) });
+  assert.equal(badPattern.code, 2, badPattern.stderr);
+  assert.match(badPattern.stderr, /^vaultline: Invalid VAULT_REASON_PATTERN "\(\[": /);
+  const badLimit = await runCli(["migrate"], { env: env({ VAULT_BULK_LIMIT: "0" }) });
+  assert.equal(badLimit.code, 2, badLimit.stderr);
+  assert.match(badLimit.stderr, /Invalid VAULT_BULK_LIMIT "0": expected an integer from 1 to/);
+  assert.equal((await readRevealPolicy(db)).bulkLimit, 50, "refused settings change nothing");
+  const second = await runCli(["migrate"], { env: env({ VAULT_REASON_MIN_CHARS: "12" }) });
+  assert.equal(second.code, 0, second.stderr);
+  assert.ok(
+    second.stdout.startsWith(
+      `Nothing to apply: the schema is current (${MIGRATIONS.at(-1)?.name})\n`,
+    ),
+    second.stdout,
+  );
+  assert.match(
+    second.stdout,
+    /needs 12 visible characters; more than 1000 tokens need --bulk \(changed/,
+  );
+  const third = await runCli(["migrate"], { env: env({ VAULT_REASON_MIN_CHARS: "12" }) });
+  assert.equal(third.code, 0, third.stderr);
+  assert.doesNotMatch(third.stdout, /changed/);
+  const audit = await readAudit(db);
+  assert.deepEqual(audit.map((row) => [row.kind, row.detail]), [
+    ["policy", "min_reason_chars=8 reason_pattern='^[A-Z]+-[0-9]+' bulk_limit=50"],
+    ["policy", "min_reason_chars=12 reason_pattern=none bulk_limit=1000"],
   ]);
 });

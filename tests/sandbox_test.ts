@@ -61,6 +61,14 @@ Deno.test("the sandbox from a fresh copy: run drains the sample queue, a second 
       return typeof ip === "string" ? [ip] : [];
     });
     assert.ok(ips.includes(line.value), "the revealed value is not a sample ip");
+
+    // The owner's and the auditor's commands work on the sandbox's database as well.
+    const migrated = await runDeno(["task", "-q", "migrate"], { cwd: dir });
+    assert.equal(migrated.code, 0, migrated.stderr);
+    assert.match(migrated.stdout, /^Nothing to apply: the schema is current/);
+    const verified = await runDeno(["task", "-q", "audit", "verify"], { cwd: dir });
+    assert.equal(verified.code, 0, verified.stderr);
+    assert.match(verified.stdout, /^Audit chain intact: 1 rows, head #1:[0-9a-f]{64}$/m);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -1,12 +1,18 @@
 import assert from "node:assert/strict";
+import { auditList } from "../lib/cli/audit_list.ts";
+import { auditVerify } from "../lib/cli/audit_verify.ts";
+import { forget } from "../lib/cli/forget.ts";
 import { reveal } from "../lib/cli/reveal.ts";
 import { run, type RunOptions } from "../lib/cli/run.ts";
 import { seed } from "../lib/cli/seed.ts";
 import { keysInit } from "../lib/cli/keys_init.ts";
 import { ConfigError } from "../lib/config_error.ts";
 import { readSettings } from "../lib/settings.ts";
+import { DEFAULT_REVEAL_POLICY } from "../lib/store/reveal_policy.ts";
 import { COMMANDS, main } from "../main.ts";
 import { runCli } from "./cli.ts";
+
+const TOKEN = `ip1_${"x".repeat(32)}`;
 
 const REAL = {
   DATABASE_URL: "postgres://u:p@db:5432/app",
@@ -32,6 +38,7 @@ Deno.test("readSettings() reads a deployment's settings with their defaults", ()
     keyringPath: "/keys/ingest.json",
     s3: { endpoint: undefined, region: "us-east-1" },
     osUser: "carol",
+    revealPolicy: DEFAULT_REVEAL_POLICY,
   });
 });
 
@@ -42,6 +49,7 @@ Deno.test("readSettings() is the sandbox when neither queue nor database is set"
     keyringPath: undefined,
     s3: { endpoint: undefined, region: "us-east-1" },
     osUser: "dev",
+    revealPolicy: DEFAULT_REVEAL_POLICY,
   });
 });
 
@@ -55,6 +63,22 @@ Deno.test("readSettings() reads S3_ENDPOINT as an origin, and refuses one that i
   refused(
     () => readSettings({ ...REAL, S3_ENDPOINT: "s3.internal" }),
     /^Invalid S3_ENDPOINT "s3.internal": not a URL$/,
+  );
+});
+
+Deno.test("readSettings() reads the reveal policy that migrate sets", () => {
+  assert.deepEqual(
+    readSettings({
+      ...REAL,
+      VAULT_REASON_MIN_CHARS: "12",
+      VAULT_REASON_PATTERN: "^[A-Z]+-[0-9]+: ",
+      VAULT_BULK_LIMIT: "250",
+    }).revealPolicy,
+    { minReasonChars: 12, reasonPattern: "^[A-Z]+-[0-9]+: ", bulkLimit: 250 },
+  );
+  assert.equal(
+    readSettings({ ...REAL, VAULT_REASON_PATTERN: " " }).revealPolicy.reasonPattern,
+    null,
   );
 });
 
@@ -120,7 +144,7 @@ Deno.test("run in the sandbox drains until empty with the sandbox's ingest keyri
   assert.equal(options.keyringPath, ".data/ingest.keyring.json");
   assert.equal(options.untilEmpty, true);
   assert.equal(
-    reveal.parse(["--token", "t", "--reason", "r"], {}).keyringPath,
+    reveal.parse(["--token", TOKEN, "--reason", "r"], {}).keyringPath,
     ".data/keyring.json",
   );
 });
@@ -179,7 +203,47 @@ Deno.test("a bad or missing setting is refused with one line naming it", async (
     ],
     ["an unknown option", () => run.parse(["--fast"], REAL), /^Invalid arguments: .*--fast/],
     ["reveal without a token", () => reveal.parse(["--reason", "r"], REAL), /^Missing --token/],
-    ["reveal without a reason", () => reveal.parse(["--token", "t"], REAL), /^Missing --reason/],
+    ["reveal without a reason", () => reveal.parse(["--token", TOKEN], REAL), /^Missing --reason/],
+    [
+      "forget without a user id",
+      () => forget.parse(["--reason", "INC-1 cleanup"], REAL),
+      /^Missing --user-id/,
+    ],
+    [
+      "forget without a reason",
+      () => forget.parse(["--user-id", "u1"], REAL),
+      /^Missing --reason/,
+    ],
+    [
+      "audit list with a bad --since",
+      () => auditList.parse(["--since", "yesterday"], REAL),
+      /^Invalid --since "yesterday": expected a date like 2026-11-25/,
+    ],
+    [
+      "audit list with an impossible --since",
+      () => auditList.parse(["--since", "2026-13-45"], REAL),
+      /^Invalid --since "2026-13-45"/,
+    ],
+    [
+      "audit verify with a bad --anchor",
+      () => auditVerify.parse(["--anchor", "12:abc"], REAL),
+      /^Invalid --anchor "12:abc": expected a row id, ":" and a 64-digit hex hash/,
+    ],
+    [
+      "a bad VAULT_REASON_MIN_CHARS",
+      () => readSettings({ ...REAL, VAULT_REASON_MIN_CHARS: "0" }),
+      /^Invalid VAULT_REASON_MIN_CHARS "0": expected an integer from 1 to 1000/,
+    ],
+    [
+      "a bad VAULT_BULK_LIMIT",
+      () => readSettings({ ...REAL, VAULT_BULK_LIMIT: "1e3" }),
+      /^Invalid VAULT_BULK_LIMIT "1e3"/,
+    ],
+    [
+      "an overlong VAULT_REASON_PATTERN",
+      () => readSettings({ ...REAL, VAULT_REASON_PATTERN: "a".repeat(1001) }),
+      /^Invalid VAULT_REASON_PATTERN: longer than 1000 characters/,
+    ],
     [
       "keys init without --out",
       () => keysInit.parse(["--ingest-out", "a"], REAL),

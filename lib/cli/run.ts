@@ -9,7 +9,7 @@ import {
   type Settings,
 } from "../settings.ts";
 import { closeDatabase, connectDatabase } from "../store/database.ts";
-import { migrate } from "../store/migrate.ts";
+import { migrateIfAllowed } from "../store/migrate.ts";
 import { anyIpToken } from "../store/user_logins.ts";
 import { dataKeySource } from "../vault/envelope.ts";
 import { asString, defineCommand, parseInteger, parseOptions } from "./command.ts";
@@ -35,6 +35,8 @@ export const run = defineCommand<RunOptions>({
 
 Drains SQS_QUEUE_URL into DATABASE_URL. With neither set, runs the sandbox: embedded
 Postgres and SQS under .data/, seeded with the sample queue, drained until empty.
+Applies pending migrations when the database user may; a user with only the
+vaultline_ingest role is told to run "deno task migrate" as the schema owner.
 
 Options:
   --keyring FILE      ingest keyring (default VAULT_KEYRING; sandbox: .data/ingest.keyring.json)
@@ -116,7 +118,7 @@ Options:
     for (const signal of signals) Deno.addSignalListener(signal, onSignal);
     const progress = progressLine();
     try {
-      await migrate(db);
+      await migrateIfAllowed(db);
       const summary = await ingest({
         queue: services.queue,
         connect: () => connectDatabase(url, { max: 2 }),

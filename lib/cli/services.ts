@@ -12,6 +12,8 @@ import {
   requireQueue,
   type Settings,
 } from "../settings.ts";
+import type { Database } from "../store/database.ts";
+import { migrateIfAllowed, requireCurrentSchema } from "../store/migrate.ts";
 import { type Keyring, KeyringError, readKeyring } from "../vault/keyring.ts";
 
 /** The ingest's database and queue; disposing stops what the sandbox started. */
@@ -49,15 +51,19 @@ export async function openIngestServices(
   });
 }
 
-/** A database URL for a command that needs only the database (the sandbox's must exist). */
+/**
+ * A database URL for a command that needs only the database. The sandbox's must exist unless
+ * `create` is set.
+ */
 export async function openDatabase(
   settings: Settings,
+  { create = false }: { create?: boolean } = {},
 ): Promise<{ readonly url: string } & AsyncDisposable> {
   if (settings.mode === "deployed") {
     const url = requireDatabaseUrl(settings, "set it, or unset SQS_QUEUE_URL for the sandbox");
     return { url, [Symbol.asyncDispose]: () => Promise.resolve() };
   }
-  return await inSandbox(settings.dataDir, { existing: true }, async (sandbox) => {
+  return await inSandbox(settings.dataDir, { existing: !create }, async (sandbox) => {
     const database = await sandbox.startDatabase();
     return { url: database.url, close: () => {} };
   });
@@ -106,6 +112,15 @@ export async function openArchiveServices(settings: Settings): Promise<ArchiveSe
       close: () => s3.close(),
     };
   });
+}
+
+/**
+ * Makes sure `db`'s schema is current for a command other than `run` and `migrate`: the sandbox
+ * migrates itself, a deployment only checks and says what to run.
+ */
+export async function prepareSchema(db: Database, settings: Settings): Promise<void> {
+  if (settings.mode === "sandbox") await migrateIfAllowed(db);
+  else await requireCurrentSchema(db);
 }
 
 /** A queue for a command that needs only the queue; the sandbox's is created if missing. */

@@ -7,6 +7,9 @@ export type Database = postgres.Sql;
 /** A transaction's connection, as handed out by `Database.begin`. */
 export type Transaction = postgres.TransactionSql;
 
+/** Either: for statements that work alike in a transaction and on their own. */
+export type Queryable = Database | Transaction;
+
 /** Seconds `closeDatabase` lets running queries finish before it drops their connections. */
 const CLOSE_TIMEOUT_SECONDS = 5;
 

@@ -2,7 +2,7 @@
 import { open, unwrapDataKey, vaultContext } from "./envelope.ts";
 import type { Keyring } from "./keyring.ts";
 import type { StoredEntry } from "../store/reveal.ts";
-import type { PiiField } from "./token.ts";
+import { type PiiField, tokenize } from "./token.ts";
 
 /** One recovered original. */
 export interface Revealed {
@@ -12,8 +12,10 @@ export interface Revealed {
 }
 
 /**
- * Opens `entries`, unwrapping each data key once; throws naming the token when any entry fails
- * authentication (altered, moved to another row, or pointed at another data key).
+ * Opens `entries`, unwrapping each data key once, and checks that each value is the one its token
+ * stands for, with the keyring's token key. Throws naming the token when any entry fails
+ * authentication (altered, moved to another row, or pointed at another data key) or its value
+ * does not match its token: a value sealed afresh for a token by whoever holds a public KEK.
  */
 export async function openEntries(
   keyring: Keyring,
@@ -27,9 +29,9 @@ export async function openEntries(
       dataKeys.set(entry.dataKeyId, dataKey);
     }
     const key = { id: entry.dataKeyId, key: await dataKey };
+    let value: string;
     try {
-      const value = await open(key, { context: vaultContext(entry.token, entry.field), ...entry });
-      return { token: entry.token, field: entry.field, value };
+      value = await open(key, { context: vaultContext(entry.token, entry.field), ...entry });
     } catch (error) {
       throw new Error(
         `Cannot reveal token "${entry.token}": the vault entry failed authentication` +
@@ -37,7 +39,26 @@ export async function openEntries(
         { cause: error },
       );
     }
+    await verifyToken(keyring, entry, value);
+    return { token: entry.token, field: entry.field, value };
   }));
+}
+
+/** Throws unless `value` tokenizes to `entry.token` under the keyring's token key. */
+async function verifyToken(keyring: Keyring, entry: StoredEntry, value: string): Promise<void> {
+  const version = /^(?:ip|dev)(\d{1,2})_/.exec(entry.token)?.[1];
+  if (Number(version) !== keyring.tokenKey.version) {
+    throw new Error(
+      `Cannot reveal token "${entry.token}": it was made under token key version ${version},` +
+        ` and the keyring holds version ${keyring.tokenKey.version}, so its value cannot be verified`,
+    );
+  }
+  if (await tokenize(keyring.tokenKey, { field: entry.field, value }) !== entry.token) {
+    throw new Error(
+      `Cannot reveal token "${entry.token}": the vault entry's value does not match the token` +
+        " (forged: sealed afresh for this token)",
+    );
+  }
 }
 
 async function unwrapFor(keyring: Keyring, entry: StoredEntry): Promise<CryptoKey> {
