@@ -1,6 +1,10 @@
 /** vaultline's command line: the table of commands, and errors mapped to exit codes. */
 import type { Command } from "./lib/cli/command.ts";
 import { keysInit } from "./lib/cli/keys_init.ts";
+import { keysList } from "./lib/cli/keys_list.ts";
+import { keysRetire } from "./lib/cli/keys_retire.ts";
+import { keysRewrap } from "./lib/cli/keys_rewrap.ts";
+import { keysRotate } from "./lib/cli/keys_rotate.ts";
 import { reveal } from "./lib/cli/reveal.ts";
 import { run } from "./lib/cli/run.ts";
 import { seed } from "./lib/cli/seed.ts";
@@ -9,7 +13,16 @@ import { type Environment, ENVIRONMENT_VARIABLES } from "./lib/settings.ts";
 import { KeyringError } from "./lib/vault/keyring.ts";
 
 /** Every command; adding one is a new file in `lib/cli/` and a line here. */
-export const COMMANDS: readonly Command[] = [run, reveal, keysInit, seed];
+export const COMMANDS: readonly Command[] = [
+  run,
+  reveal,
+  keysInit,
+  keysRotate,
+  keysRewrap,
+  keysRetire,
+  keysList,
+  seed,
+];
 
 /** Runs the command line `args`; resolves to the process exit code. */
 export async function main(args: readonly string[], env: Environment): Promise<number> {
@@ -67,6 +80,7 @@ function usage(commands: readonly Command[] = COMMANDS): string {
     "  SQS_QUEUE_URL   https://sqs.<region>.amazonaws.com/<account>/<queue>",
     "  SQS_ENDPOINT    SQS endpoint (default: AWS, or the queue URL's origin when not amazonaws.com)",
     "  AWS_REGION      default us-east-1",
+    "  KMS_ENDPOINT    KMS endpoint, for keyrings with KMS keys (default: AWS)",
     "  VAULT_KEYRING   keyring file (--keyring overrides)",
   ].join("\n");
 }

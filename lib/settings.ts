@@ -16,11 +16,20 @@ export interface QueueSettings {
   readonly region: string;
 }
 
+/** How to reach AWS KMS, for keyrings whose keys live there. */
+export interface KmsSettings {
+  readonly region: string;
+  /** KMS endpoint; undefined means the AWS default for the region. */
+  readonly endpoint: string | undefined;
+}
+
 interface CommonSettings {
   /** `VAULT_KEYRING`; a command's `--keyring` overrides it. */
   readonly keyringPath: string | undefined;
   /** The operating-system user, recorded by reveal's audit as a claim. */
   readonly osUser: string;
+  /** KMS for keyrings that name KMS keys: `AWS_REGION`, `KMS_ENDPOINT`. */
+  readonly kms: KmsSettings;
 }
 
 /** Neither `DATABASE_URL` nor `SQS_QUEUE_URL` set: embedded services under `dataDir`. */
@@ -47,6 +56,7 @@ export const ENVIRONMENT_VARIABLES = [
   "SQS_QUEUE_URL",
   "SQS_ENDPOINT",
   "AWS_REGION",
+  "KMS_ENDPOINT",
   "VAULT_KEYRING",
   "USER",
   "LOGNAME",
@@ -66,6 +76,7 @@ export function readSettings(env: Environment): Settings {
   const common = {
     keyringPath: nonEmpty(env.VAULT_KEYRING),
     osUser: nonEmpty(env.USER) ?? nonEmpty(env.LOGNAME) ?? userInfo().username,
+    kms: kmsSettings(nonEmpty(env.KMS_ENDPOINT), region),
   };
   if (databaseUrl === undefined && queueUrl === undefined) {
     return { mode: "sandbox", dataDir: SANDBOX_DATA_DIR, ...common };
@@ -135,6 +146,13 @@ function queueSettings(
     endpoint = parseHttpUrl("SQS_ENDPOINT", endpointSetting).origin;
   } else if (!/(^|\.)amazonaws\.com(\.cn)?$/.test(url.hostname)) endpoint = url.origin;
   return { url: value, endpoint, region };
+}
+
+function kmsSettings(endpoint: string | undefined, region: string): KmsSettings {
+  return {
+    region,
+    endpoint: endpoint === undefined ? undefined : parseHttpUrl("KMS_ENDPOINT", endpoint).origin,
+  };
 }
 
 function parseHttpUrl(setting: string, value: string): URL {

@@ -14,14 +14,16 @@ Deno.test("writeKeyrings() and readKeyring() keep a full and an ingest keyring, 
     }
     const ingestText = await Deno.readTextFile(`${dir}/ingest.json`);
     assert.ok(!ingestText.includes('"d"'), "the ingest keyring must not hold the private scalar");
-    const readFull = await readKeyring(`${dir}/full.json`);
-    const readIngest = await readKeyring(`${dir}/ingest.json`);
+    using readFull = await readKeyring(`${dir}/full.json`);
+    using readIngest = await readKeyring(`${dir}/ingest.json`);
     assert.equal(readFull.kind, "full");
     assert.equal(readIngest.kind, "ingest");
-    assert.equal(readFull.keks[0]!.id, readIngest.keks[0]!.id);
-    assert.ok(readFull.keks[0]!.privateKey);
-    assert.equal(readIngest.keks[0]!.privateKey, undefined);
+    assert.equal(readFull.keks[0].id, readIngest.keks[0].id);
     assert.equal(readFull.tokenKey.version, 1);
+    // What the ingest keyring wraps, only the full keyring unwraps.
+    const dataKey = await readIngest.keks[0].newDataKey();
+    await readFull.keks[0].unwrap(dataKey);
+    await assert.rejects(readIngest.keks[0].unwrap(dataKey), /has no private key/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -70,7 +72,7 @@ Deno.test("readKeyring() names the file and the problem", async (t) => {
     for (const [name, content, pattern] of cases) {
       await t.step(name, async () => {
         const path = `${dir}/${name.replaceAll(" ", "_")}.json`;
-        if (content !== undefined) await Deno.writeTextFile(path, content);
+        if (content !== undefined) await Deno.writeTextFile(path, content, { mode: 0o600 });
         await assert.rejects(readKeyring(path), (error: Error) => {
           assert.ok(error instanceof KeyringError);
           assert.ok(error.message.startsWith(`Cannot read keyring "${path}": `), error.message);

@@ -31,6 +31,7 @@ Deno.test("readSettings() reads a deployment's settings with their defaults", ()
     queue: { url: REAL.SQS_QUEUE_URL, endpoint: undefined, region: "us-east-1" },
     keyringPath: "/keys/ingest.json",
     osUser: "carol",
+    kms: { region: "us-east-1", endpoint: undefined },
   });
 });
 
@@ -40,6 +41,7 @@ Deno.test("readSettings() is the sandbox when neither queue nor database is set"
     dataDir: ".data",
     keyringPath: undefined,
     osUser: "dev",
+    kms: { region: "us-east-1", endpoint: undefined },
   });
 });
 

@@ -13,6 +13,7 @@ export interface RevealOptions {
   readonly keyringPath: string;
   readonly tokens: readonly string[];
   readonly reason: string;
+  readonly allowReadableKeyring: boolean;
 }
 
 export const reveal = defineCommand<RevealOptions>({
@@ -27,6 +28,8 @@ Options:
   --token TOKEN    a masked_ip or masked_device_id value; repeat for several
   --reason TEXT    why the originals are needed (required, recorded in the audit)
   --keyring FILE   full keyring (default VAULT_KEYRING; sandbox: .data/keyring.json)
+  --allow-readable-keyring
+                   use a full keyring that group or others may read
   -h, --help       show this help`,
 
   parse(args, env) {
@@ -34,6 +37,7 @@ Options:
       token: { type: "string", multiple: true },
       reason: { type: "string" },
       keyring: { type: "string" },
+      "allow-readable-keyring": { type: "boolean" },
     });
     const tokens = (values.token ?? []).filter((token): token is string =>
       typeof token === "string"
@@ -53,11 +57,16 @@ Options:
       }),
       tokens,
       reason,
+      allowReadableKeyring: values["allow-readable-keyring"] === true,
     };
   },
 
   async execute(options) {
-    const keyring = await loadKeyring(options.keyringPath, { kind: "full" });
+    using keyring = await loadKeyring(options.keyringPath, {
+      kind: "full",
+      kms: options.settings.kms,
+      allowReadable: options.allowReadableKeyring,
+    });
     await using database = await openDatabase(options.settings);
     const db = connectDatabase(database.url, { max: 1 });
     try {
