@@ -14,7 +14,9 @@ import {
   rotateKeyrings,
 } from "../lib/vault/keyring.ts";
 import { tokenField } from "../lib/vault/token.ts";
+import { sealBatch } from "../lib/ingest/seal_batch.ts";
 import { KmsEmulator } from "./kms_emulator.ts";
+import { ingestVault, sampleParsed } from "./vault_fixture.ts";
 
 const CREDENTIALS = { accessKeyId: "tests", secretAccessKey: "tests" };
 
@@ -235,4 +237,25 @@ Deno.test("a KMS KEK lets ingest credentials make data keys but never decrypt th
     reveal.tokenKey.tokenize([{ field: "ip", value: "10.0.0.2" }]),
     /not authorized/,
   );
+});
+
+Deno.test("sealBatch() with a KMS token key makes one GenerateMac per distinct value of a batch", async () => {
+  await using kms = KmsEmulator.start();
+  const { full } = await createKeyrings(new Date(), {
+    kmsKek: kms.createKey("SYMMETRIC_DEFAULT"),
+    kmsTokenKey: kms.createKey("HMAC_256"),
+  });
+  using keyring = await importKeyring(full, {
+    kms: { region: "us-east-1", endpoint: kms.endpoint, credentials: CREDENTIALS },
+  });
+  const parsed = sampleParsed();
+  // The sample queue twice: every value repeats, and the second half costs no call at all.
+  const sealed = await sealBatch([
+    ...parsed,
+    ...parsed.map((m) => ({ ...m, messageId: `again-${m.messageId}` })),
+  ], ingestVault(keyring));
+  assert.equal(kms.count("GenerateMac"), sealed.vault.length);
+  assert.equal(kms.count("GenerateDataKey"), 1);
+  assert.equal(sealed.logins.length, 198);
+  assert.ok(sealed.vault.length <= 198, "396 values, at most 198 of them distinct");
 });
