@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Database } from "../lib/store/database.ts";
-import { finished, runCli, spawnCli } from "./cli.ts";
+import { finished, runCli, runDeno, spawnCli } from "./cli.ts";
 import { DATABASE_KIND, holdTableLock } from "./test_database.ts";
 import { assertVaultOpens, dataKeysByKek, KEY_HOMES, keysSetup } from "./keys_fixture.ts";
 import { sampleParsed } from "./vault_fixture.ts";
@@ -72,7 +72,10 @@ for (const home of KEY_HOMES) {
     });
     assert.deepEqual(await dataKeysByKek(setup.db), { [third]: 3 });
     assert.equal(await vaultSnapshot(setup.db), before, "no token or sealed value changed");
-    const again = await setup.keys(["rewrap", "--keyring", setup.fullPath]);
+    // Through the task, as a user types it: its permissions must reach the database and KMS.
+    const again = await runDeno(["task", "-q", "keys", "rewrap", "--keyring", setup.fullPath], {
+      env: setup.env,
+    });
     assert.equal(again.code, 0, again.stderr);
     assert.match(
       again.stdout,
