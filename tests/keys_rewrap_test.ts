@@ -159,3 +159,27 @@ Deno.test(`keys rewrap killed mid-run loses no batch and resumes where it stoppe
   using full = await setup.load(setup.fullPath);
   await assertVaultOpens(setup.db, full, parsed);
 });
+
+Deno.test(`keys rewrap stops at a data key whose KEK the keyring does not hold, naming both (${DATABASE_KIND})`, async () => {
+  await using setup = await keysSetup("file");
+  const parsed = sampleParsed();
+  for (let i = 0; i < 6; i += 2) await setup.write(parsed.slice(i, i + 2));
+  const [old] = Object.keys(await dataKeysByKek(setup.db));
+  const kek = await setup.rotate();
+  // A data key from another keyring, ordered last, so the batches before it go through.
+  const foreign = "ffffffff-ffff-4fff-bfff-ffffffffffff";
+  await setup.db`
+    INSERT INTO vault_data_keys (id, kek_id, wrapped_key)
+    VALUES (${foreign}, 'kek_foreign', ${new Uint8Array(105)})`;
+  const result = await setup.keys(["rewrap", "--keyring", setup.fullPath, "--batch-size", "2"]);
+  assert.equal(result.code, 1);
+  assert.match(
+    result.stderr,
+    new RegExp(
+      `vaultline: Cannot rewrap data key "${foreign}": it is wrapped by KEK "kek_foreign", ` +
+        "which the keyring does not hold",
+    ),
+  );
+  // Batches of two in id order: the first committed, the second (with the foreign key) rolled back.
+  assert.deepEqual(await dataKeysByKek(setup.db), { [kek]: 2, [old!]: 1, kek_foreign: 1 });
+});

@@ -207,3 +207,31 @@ for (const home of KEY_HOMES) {
     await assertVaultOpens(setup.db, full, parsed);
   });
 }
+
+Deno.test("two keys rotate at once both land: the keyring is locked while it changes", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { full } = await keyringPair(dir, "k");
+    const rotate = [
+      "keys",
+      "rotate",
+      "--keyring",
+      `${dir}/k.json`,
+      "--ingest-out",
+      `${dir}/k.ingest.json`,
+    ];
+    const results = await Promise.all([runCli(rotate), runCli(rotate), runCli(rotate)]);
+    for (const result of results) assert.equal(result.code, 0, result.stderr);
+    const ids = results.map((result) => result.stdout.trim());
+    const rotated = JSON.parse(await Deno.readTextFile(`${dir}/k.json`));
+    const ingest = JSON.parse(await Deno.readTextFile(`${dir}/k.ingest.json`));
+    const kekIds = rotated.keks.map((k: { id: string }) => k.id);
+    assert.equal(kekIds.length, 4, "no rotation was lost");
+    assert.deepEqual(kekIds.slice(0, 3).sort(), ids.sort());
+    assert.equal(kekIds[3], full.keks[0]!.id);
+    assert.equal(ingest.keks[0].id, kekIds[0], "the ingest keyring wraps under the newest KEK");
+    assert.deepEqual(await files(dir), ["k.ingest.json", "k.json"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -3,7 +3,7 @@ import { ConfigError } from "../config_error.ts";
 import { keyringPath, readSettings, type Settings } from "../settings.ts";
 import { countDataKeysByKek } from "../store/data_keys.ts";
 import { closeDatabase, connectDatabase } from "../store/database.ts";
-import { retireKek, writeKeyrings } from "../vault/keyring.ts";
+import { KeyringError, retireKek, withKeyringLock, writeKeyrings } from "../vault/keyring.ts";
 import { asString, defineCommand, parseOptions } from "./command.ts";
 import { loadFullKeyringFile, openDatabase } from "./services.ts";
 
@@ -53,41 +53,50 @@ Options:
   },
 
   async execute(options) {
-    const path = options.keyringPath;
-    const current = await loadFullKeyringFile(path, {
-      allowReadable: options.allowReadableKeyring,
-    });
-    let retired;
     try {
-      retired = retireKek(current, options.kek);
+      return await withKeyringLock(options.keyringPath, () => retire(options));
     } catch (error) {
-      throw new ConfigError(`Cannot retire KEK "${options.kek}": ${(error as Error).message}`, {
-        cause: error,
-      });
+      if (error instanceof KeyringError) throw new ConfigError(error.message, { cause: error });
+      throw error;
     }
-    await using database = await openDatabase(options.settings);
-    const db = connectDatabase(database.url, { max: 1 });
-    let inUse: number;
-    try {
-      inUse = (await countDataKeysByKek(db)).get(options.kek) ?? 0;
-    } finally {
-      await closeDatabase(db);
-    }
-    if (inUse > 0) {
-      throw new ConfigError(
-        `Cannot retire KEK "${options.kek}": ${inUse} data ${
-          inUse === 1 ? "key still uses" : "keys still use"
-        } it: run "keys rewrap" first`,
-      );
-    }
-    await writeKeyrings([{ path, file: retired, replace: true }]);
-    console.error(
-      `Retired KEK "${options.kek}": its key material is gone from "${path}"` +
-        (current.keks.some((k) => k.id === options.kek && "keyId" in k)
-          ? " (it is a KMS key: schedule its deletion in KMS once backups no longer need it)"
-          : ""),
-    );
-    console.log(options.kek);
-    return 0;
   },
 });
+
+/** Retires the KEK once the database says no data key uses it. */
+async function retire(options: KeysRetireOptions): Promise<number> {
+  const path = options.keyringPath;
+  const current = await loadFullKeyringFile(path, { allowReadable: options.allowReadableKeyring });
+  let retired;
+  try {
+    retired = retireKek(current, options.kek);
+  } catch (error) {
+    throw new ConfigError(`Cannot retire KEK "${options.kek}": ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  await using database = await openDatabase(options.settings);
+  const db = connectDatabase(database.url, { max: 1 });
+  let inUse: number;
+  try {
+    inUse = (await countDataKeysByKek(db)).get(options.kek) ?? 0;
+  } finally {
+    await closeDatabase(db);
+  }
+  if (inUse > 0) {
+    throw new ConfigError(
+      `Cannot retire KEK "${options.kek}": ${inUse} data ${
+        inUse === 1 ? "key still uses" : "keys still use"
+      } it: run "keys rewrap" first`,
+    );
+  }
+  await writeKeyrings([{ path, file: retired, replace: true }]);
+  const kms = current.keks.some((k) => k.id === options.kek && "keyId" in k);
+  console.error(
+    `Retired KEK "${options.kek}": its key material is gone from "${path}"` +
+      (kms
+        ? " (it is a KMS key: schedule its deletion in KMS once backups no longer need it)"
+        : ""),
+  );
+  console.log(options.kek);
+  return 0;
+}

@@ -8,6 +8,7 @@ import {
   type KeyringFile,
   readKeyringFile,
   rotateKeyrings,
+  withKeyringLock,
   writeKeyrings,
 } from "../vault/keyring.ts";
 import { asString, defineCommand, parseOptions } from "./command.ts";
@@ -66,47 +67,50 @@ Options:
   },
 
   async execute(options) {
-    const path = options.keyringPath;
     try {
-      await checkDistinctFiles([path, options.ingestOut]);
+      await checkDistinctFiles([options.keyringPath, options.ingestOut]);
+      return await withKeyringLock(options.keyringPath, () => rotate(options));
     } catch (error) {
       if (error instanceof KeyringError) throw new ConfigError(error.message, { cause: error });
       throw error;
     }
-    const current = await loadFullKeyringFile(path, {
-      allowReadable: options.allowReadableKeyring,
-    });
-    // Every key of the keyring must load before anything is written.
-    try {
-      using _loaded = await importKeyring(current, { kms: options.settings.kms });
-    } catch (error) {
-      throw new ConfigError(`Cannot read keyring "${path}": ${(error as Error).message}`, {
-        cause: error,
-      });
-    }
-    const replaceIngest = await checkIngestTarget(options.ingestOut, current);
-    let rotated: Awaited<ReturnType<typeof rotateKeyrings>>;
-    try {
-      rotated = await rotateKeyrings(current, { kmsKek: options.kmsKek });
-    } catch (error) {
-      throw new ConfigError(`Cannot rotate keyring "${path}": ${(error as Error).message}`, {
-        cause: error,
-      });
-    }
-    // The full keyring first: no ingest keyring may name a KEK whose private half is not kept.
-    await writeKeyrings([
-      { path, file: rotated.full, replace: true },
-      { path: options.ingestOut, file: rotated.ingest, replace: replaceIngest },
-    ]);
-    console.error(`Added KEK "${rotated.kekId}" to "${path}"; older KEKs are now decrypt-only`);
-    console.error(
-      `Wrote the ingest keyring "${options.ingestOut}": restart each ingest with it, then run ` +
-        `"keys rewrap" to move older data keys under the new KEK`,
-    );
-    console.log(rotated.kekId);
-    return 0;
   },
 });
+
+/** Reads the full keyring, adds a KEK, and writes both keyrings; prints the new KEK's id. */
+async function rotate(options: KeysRotateOptions): Promise<number> {
+  const path = options.keyringPath;
+  const current = await loadFullKeyringFile(path, { allowReadable: options.allowReadableKeyring });
+  // Every key of the keyring must load before anything is written.
+  try {
+    using _loaded = await importKeyring(current, { kms: options.settings.kms });
+  } catch (error) {
+    throw new ConfigError(`Cannot read keyring "${path}": ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  const replaceIngest = await checkIngestTarget(options.ingestOut, current);
+  let rotated: Awaited<ReturnType<typeof rotateKeyrings>>;
+  try {
+    rotated = await rotateKeyrings(current, { kmsKek: options.kmsKek });
+  } catch (error) {
+    throw new ConfigError(`Cannot rotate keyring "${path}": ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  // The full keyring first: no ingest keyring may name a KEK whose private half is not kept.
+  await writeKeyrings([
+    { path, file: rotated.full, replace: true },
+    { path: options.ingestOut, file: rotated.ingest, replace: replaceIngest },
+  ]);
+  console.error(`Added KEK "${rotated.kekId}" to "${path}"; older KEKs are now decrypt-only`);
+  console.error(
+    `Wrote the ingest keyring "${options.ingestOut}": restart each ingest with it, then run ` +
+      `"keys rewrap" to move older data keys under the new KEK`,
+  );
+  console.log(rotated.kekId);
+  return 0;
+}
 
 /**
  * Whether the ingest keyring at `path` exists to be replaced. An existing file must be an

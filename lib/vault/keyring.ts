@@ -380,6 +380,31 @@ export async function readKeyringFile(
   return file;
 }
 
+/**
+ * Runs `change` holding an exclusive lock on the keyring file at `path`, so that two commands
+ * changing one keyring (rotate, retire) never interleave their read and their write.
+ */
+export async function withKeyringLock<T>(path: string, change: () => Promise<T>): Promise<T> {
+  for (;;) {
+    let handle: Deno.FsFile;
+    try {
+      handle = await Deno.open(path, { read: true });
+    } catch (error) {
+      const detail = error instanceof Deno.errors.NotFound ? "file not found" : messageOf(error);
+      throw new KeyringError(`Cannot read keyring "${path}": ${detail}`, { cause: error });
+    }
+    try {
+      await handle.lock(true);
+      // The holder before us may have renamed a new file into place: then lock that one.
+      const locked = await handle.stat();
+      const current = await Deno.stat(path).catch(() => undefined);
+      if (current?.ino === locked.ino && current?.dev === locked.dev) return await change();
+    } finally {
+      handle.close();
+    }
+  }
+}
+
 /** One keyring file to write: new (refusing to overwrite) or replacing the file at `path`. */
 export interface KeyringWrite {
   readonly path: string;
