@@ -1,6 +1,6 @@
 /** `vaultline keys list`: the keys of a keyring and their status, never their material. */
 import { keyringPath, readSettings } from "../settings.ts";
-import { KeyringError, listKeys, readKeyringFile } from "../vault/keyring.ts";
+import { KeyringError, type KeyringFile, listKeys, readKeyringFile } from "../vault/keyring.ts";
 import { ConfigError } from "../config_error.ts";
 import { asString, defineCommand, parseOptions } from "./command.ts";
 
@@ -41,7 +41,7 @@ Options:
   },
 
   async execute({ keyringPath, allowReadableKeyring }) {
-    let file;
+    let file: KeyringFile;
     try {
       file = await readKeyringFile(keyringPath, {
         allowReadable: allowReadableKeyring,

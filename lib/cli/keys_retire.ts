@@ -3,7 +3,13 @@ import { ConfigError } from "../config_error.ts";
 import { keyringPath, readSettings, type Settings } from "../settings.ts";
 import { countDataKeysByKek } from "../store/data_keys.ts";
 import { closeDatabase, connectDatabase } from "../store/database.ts";
-import { KeyringError, retireKek, withKeyringLock, writeKeyrings } from "../vault/keyring.ts";
+import {
+  KeyringError,
+  type KeyringFile,
+  retireKek,
+  withKeyringLock,
+  writeKeyrings,
+} from "../vault/keyring.ts";
 import { asString, defineCommand, parseOptions } from "./command.ts";
 import { loadFullKeyringFile, openDatabase } from "./services.ts";
 
@@ -66,7 +72,7 @@ Options:
 async function retire(options: KeysRetireOptions): Promise<number> {
   const path = options.keyringPath;
   const current = await loadFullKeyringFile(path, { allowReadable: options.allowReadableKeyring });
-  let retired;
+  let retired: KeyringFile;
   try {
     retired = retireKek(current, options.kek);
   } catch (error) {

@@ -94,7 +94,7 @@ Options:
         batches++;
         rewrapped += batch.count;
         for (const [id, n] of batch.from) from[id] = (from[id] ?? 0) + n;
-        if (!options.json) console.error(`vaultline: rewrapped ${rewrapped} data keys so far`);
+        if (!options.json) console.error(`vaultline: rewrapped ${rewrapped} so far`);
       }
       const summary: RewrapSummary = { kek, rewrapped, batches, from, alreadyUnder: before };
       console.log(options.json ? JSON.stringify(summary) : describe(summary));
@@ -132,8 +132,10 @@ async function rewrapUnder(
 }
 
 function describe(summary: RewrapSummary): string {
+  const count = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
   const lines = [
-    `Rewrapped ${summary.rewrapped} data keys under KEK "${summary.kek}" in ${summary.batches} batches`,
+    `Rewrapped ${count(summary.rewrapped, "data key", "data keys")} under KEK "${summary.kek}" ` +
+    `in ${count(summary.batches, "batch", "batches")}`,
     ...Object.entries(summary.from).map(([id, n]) => `  from ${id}  ${n}`),
     `  already under it  ${summary.alreadyUnder}`,
   ];

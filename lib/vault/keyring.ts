@@ -3,8 +3,9 @@
  * loaded as key providers. A key's material is in the file, or the file names a key in AWS KMS.
  */
 import { fileKek, fileTokenKey } from "./file_keys.ts";
-import type { KekProvider, KeyLocation, TokenKeyProvider } from "./key_provider.ts";
-import type { KmsOptions } from "./kms_keys.ts";
+import type { KekProvider, TokenKeyProvider } from "./key_provider.ts";
+// Types only: the KMS client itself is loaded when a keyring names a KMS key.
+import type { KmsKeys, KmsOptions } from "./kms_keys.ts";
 
 /** A keyring file that cannot be read, written or used; the message names the file. */
 export class KeyringError extends Error {
@@ -27,8 +28,6 @@ export interface Keyring extends Disposable {
   readonly tokenKey: TokenKeyProvider;
   /** The KEKs still held, newest first: the first wraps new data keys, the others unwrap. */
   readonly keks: readonly [KekProvider, ...KekProvider[]];
-  /** The file it was loaded from, for the commands that change it. */
-  readonly file: KeyringFile;
 }
 
 /** The token key's entry: its bytes, or the HMAC key in AWS KMS that holds them. */
@@ -182,11 +181,6 @@ export function listKeys(file: KeyringFile): KeyListing[] {
   ];
 }
 
-/** Where a token key or KEK entry keeps its material. */
-export function locationOf(entry: TokenKeyEntry | KekEntry): KeyLocation {
-  return "provider" in entry ? "aws-kms" : "file";
-}
-
 /** True when the file holds secret key material: a token key's bytes or a KEK's private half. */
 export function holdsSecrets(file: KeyringFile): boolean {
   return "key" in file.tokenKey || file.keks.some((kek) => "privateKey" in kek);
@@ -266,7 +260,7 @@ export async function importKeyring(
   options: { kms?: KmsOptions | undefined } = {},
 ): Promise<Keyring> {
   const file = checkKeyringFile(value);
-  let kms: import("./kms_keys.ts").KmsKeys | undefined;
+  let kms: KmsKeys | undefined;
   const kmsKeys = async (name: string) => {
     if (!options.kms) throw new TypeError(`${name} is in AWS KMS, and no KMS client was set up`);
     const { KmsKeys } = await import("./kms_keys.ts");
@@ -298,7 +292,6 @@ export async function importKeyring(
       kind: file.kind,
       tokenKey,
       keks: [first, ...rest],
-      file,
       [Symbol.dispose]: () => kms?.close(),
     };
   } catch (error) {
@@ -363,9 +356,9 @@ export async function readKeyringFile(
     const detail = error instanceof SyntaxError ? "file is not valid JSON" : messageOf(error);
     throw new KeyringError(`Cannot read keyring "${path}": ${detail}`, { cause: error });
   }
-  const open = mode === null ? 0 : mode & 0o077;
-  if (open !== 0 && holdsSecrets(file)) {
-    const octal = `0${(mode! & 0o777).toString(8)}`;
+  const permissions = (mode ?? 0) & 0o777;
+  if ((permissions & 0o077) !== 0 && holdsSecrets(file)) {
+    const octal = `0${permissions.toString(8)}`;
     if (file.kind === "full" && !allowReadable) {
       throw new KeyringError(
         `Cannot use keyring "${path}": a full keyring open to group or others (mode ${octal}): ` +
