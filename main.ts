@@ -81,6 +81,8 @@ function usage(commands: readonly Command[] = COMMANDS): string {
     "  SQS_ENDPOINT    SQS endpoint (default: AWS, or the queue URL's origin when not amazonaws.com)",
     "  AWS_REGION      default us-east-1",
     "  KMS_ENDPOINT    KMS endpoint, for keyrings with KMS keys (default: AWS)",
+    "  VAULT_KMS_KEK, VAULT_KMS_TOKEN_KEY",
+    "                  KMS keys that keys init / rotate use for new keys (default: file keys)",
     "  VAULT_KEYRING   keyring file (--keyring overrides)",
   ].join("\n");
 }

@@ -16,11 +16,15 @@ export interface QueueSettings {
   readonly region: string;
 }
 
-/** How to reach AWS KMS, for keyrings whose keys live there. */
+/** How to reach AWS KMS, for keyrings whose keys live there, and the keys new keyrings use. */
 export interface KmsSettings {
   readonly region: string;
   /** KMS endpoint; undefined means the AWS default for the region. */
   readonly endpoint: string | undefined;
+  /** `VAULT_KMS_KEK`: the KMS key `keys init` and `keys rotate` make the new KEK. */
+  readonly kekKeyId: string | undefined;
+  /** `VAULT_KMS_TOKEN_KEY`: the KMS HMAC key `keys init` makes the token key. */
+  readonly tokenKeyId: string | undefined;
 }
 
 interface CommonSettings {
@@ -57,6 +61,8 @@ export const ENVIRONMENT_VARIABLES = [
   "SQS_ENDPOINT",
   "AWS_REGION",
   "KMS_ENDPOINT",
+  "VAULT_KMS_KEK",
+  "VAULT_KMS_TOKEN_KEY",
   "VAULT_KEYRING",
   "USER",
   "LOGNAME",
@@ -76,7 +82,12 @@ export function readSettings(env: Environment): Settings {
   const common = {
     keyringPath: nonEmpty(env.VAULT_KEYRING),
     osUser: nonEmpty(env.USER) ?? nonEmpty(env.LOGNAME) ?? userInfo().username,
-    kms: kmsSettings(nonEmpty(env.KMS_ENDPOINT), region),
+    kms: {
+      region,
+      endpoint: endpointOf("KMS_ENDPOINT", nonEmpty(env.KMS_ENDPOINT)),
+      kekKeyId: parseKmsKeyId("VAULT_KMS_KEK", nonEmpty(env.VAULT_KMS_KEK)),
+      tokenKeyId: parseKmsKeyId("VAULT_KMS_TOKEN_KEY", nonEmpty(env.VAULT_KMS_TOKEN_KEY)),
+    },
   };
   if (databaseUrl === undefined && queueUrl === undefined) {
     return { mode: "sandbox", dataDir: SANDBOX_DATA_DIR, ...common };
@@ -148,11 +159,19 @@ function queueSettings(
   return { url: value, endpoint, region };
 }
 
-function kmsSettings(endpoint: string | undefined, region: string): KmsSettings {
-  return {
-    region,
-    endpoint: endpoint === undefined ? undefined : parseHttpUrl("KMS_ENDPOINT", endpoint).origin,
-  };
+function endpointOf(setting: string, value: string | undefined): string | undefined {
+  return value === undefined ? undefined : parseHttpUrl(setting, value).origin;
+}
+
+/** A KMS key id, key ARN, alias name or alias ARN; a `ConfigError` naming `setting` otherwise. */
+export function parseKmsKeyId(setting: string, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[\w:/+=,.@-]{1,2048}$/.test(value)) {
+    throw new ConfigError(
+      `Invalid ${setting} "${value}": expected a KMS key id, key ARN, alias name or alias ARN`,
+    );
+  }
+  return value;
 }
 
 function parseHttpUrl(setting: string, value: string): URL {

@@ -61,22 +61,23 @@ export async function keysSetup(home: KeyHome): Promise<KeysSetup> {
     credentials: { accessKeyId: "admin", secretAccessKey: "x" },
   };
   const keys = (args: readonly string[]) => runCli(["keys", ...args], { env });
-  const init = await keys([
-    "init",
-    "--out",
-    fullPath,
-    "--ingest-out",
-    ingestPath,
-    ...(kms
-      ? [
-        "--kms-kek",
-        kms.createKey("SYMMETRIC_DEFAULT"),
-        "--kms-token-key",
-        kms.createKey("HMAC_256"),
-      ]
-      : []),
-  ]);
+  // KMS keys for a new keyring come from the settings here, and from --kms-kek in `rotate`.
+  const init = await runCli(["keys", "init", "--out", fullPath, "--ingest-out", ingestPath], {
+    env: {
+      ...env,
+      ...(kms
+        ? {
+          VAULT_KMS_KEK: kms.createKey("SYMMETRIC_DEFAULT"),
+          VAULT_KMS_TOKEN_KEY: kms.createKey("HMAC_256"),
+        }
+        : {}),
+    },
+  });
   assert.equal(init.code, 0, init.stderr);
+  const made = JSON.parse(await Deno.readTextFile(fullPath));
+  const where = kms ? "aws-kms" : undefined;
+  assert.equal(made.tokenKey.provider, where, `the token key is in ${home}`);
+  assert.equal(made.keks[0].provider, where, `the KEK is in ${home}`);
   const load = (path: string) => readKeyring(path, { kms: kmsOptions });
   return {
     db,
@@ -99,6 +100,8 @@ export async function keysSetup(home: KeyHome): Promise<KeysSetup> {
       assert.equal(result.code, 0, result.stderr);
       const id = result.stdout.trim().split("\n").at(-1) ?? "";
       assert.match(id, /^kek_[0-9a-f]{16}$/);
+      const newest = JSON.parse(await Deno.readTextFile(fullPath)).keks[0];
+      assert.deepEqual([newest.id, newest.provider], [id, kms ? "aws-kms" : undefined]);
       return id;
     },
     load,

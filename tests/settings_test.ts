@@ -35,7 +35,7 @@ Deno.test("readSettings() reads a deployment's settings with their defaults", ()
     queue: { url: REAL.SQS_QUEUE_URL, endpoint: undefined, region: "us-east-1" },
     keyringPath: "/keys/ingest.json",
     osUser: "carol",
-    kms: { region: "us-east-1", endpoint: undefined },
+    kms: { region: "us-east-1", endpoint: undefined, kekKeyId: undefined, tokenKeyId: undefined },
   });
 });
 
@@ -45,7 +45,7 @@ Deno.test("readSettings() is the sandbox when neither queue nor database is set"
     dataDir: ".data",
     keyringPath: undefined,
     osUser: "dev",
-    kms: { region: "us-east-1", endpoint: undefined },
+    kms: { region: "us-east-1", endpoint: undefined, kekKeyId: undefined, tokenKeyId: undefined },
   });
 });
 
@@ -245,7 +245,32 @@ Deno.test("KMS_ENDPOINT, the data key limits and the keys commands' options are 
     KMS_ENDPOINT: "http://127.0.0.1:4566/x",
     AWS_REGION: "eu-west-1",
   });
-  assert.deepEqual(kms.kms, { region: "eu-west-1", endpoint: "http://127.0.0.1:4566" });
+  assert.deepEqual(kms.kms, {
+    region: "eu-west-1",
+    endpoint: "http://127.0.0.1:4566",
+    kekKeyId: undefined,
+    tokenKeyId: undefined,
+  });
+  const keys = {
+    VAULT_KMS_KEK: "alias/vaultline-kek",
+    VAULT_KMS_TOKEN_KEY: "arn:aws:kms:us-east-1:1:key/t",
+  };
+  assert.deepEqual(keysInit.parse(["--out", "a", "--ingest-out", "b"], keys), {
+    out: "a",
+    ingestOut: "b",
+    kmsKek: "alias/vaultline-kek",
+    kmsTokenKey: "arn:aws:kms:us-east-1:1:key/t",
+  });
+  assert.equal(
+    keysInit.parse(["--out", "a", "--ingest-out", "b", "--kms-kek", "alias/other"], keys).kmsKek,
+    "alias/other",
+    "the flag overrides the setting",
+  );
+  assert.equal(
+    keysRotate.parse(["--ingest-out", "i"], { ...REAL, ...keys }).kmsKek,
+    "alias/vaultline-kek",
+  );
+  refused(() => readSettings({ VAULT_KMS_KEK: "no spaces" }), /^Invalid VAULT_KMS_KEK "no spaces"/);
   refused(
     () => readSettings({ ...REAL, KMS_ENDPOINT: "kms.internal" }),
     /^Invalid KMS_ENDPOINT "kms\.internal": not a URL$/,

@@ -1,5 +1,6 @@
 /** `vaultline keys init`: write a new keyring pair. */
 import { ConfigError } from "../config_error.ts";
+import { parseKmsKeyId, readSettings } from "../settings.ts";
 import { createKeyrings, writeKeyrings } from "../vault/keyring.ts";
 import { asString, defineCommand, parseOptions } from "./command.ts";
 
@@ -25,10 +26,12 @@ Options:
   --out FILE            full keyring file
   --ingest-out FILE     ingest keyring file
   --kms-kek KEY         use this AWS KMS symmetric key (id, ARN or alias) as the KEK
+                        (default VAULT_KMS_KEK; unset: a new key pair in the file)
   --kms-token-key KEY   use this AWS KMS HMAC_256 key as the token key
+                        (default VAULT_KMS_TOKEN_KEY; unset: 32 random bytes in the file)
   -h, --help            show this help`,
 
-  parse(args) {
+  parse(args, env) {
     const values = parseOptions(args, {
       out: { type: "string" },
       "ingest-out": { type: "string" },
@@ -39,11 +42,13 @@ Options:
     const ingestOut = asString(values["ingest-out"]);
     if (!out) throw new ConfigError("Missing --out: the file for the full keyring");
     if (!ingestOut) throw new ConfigError("Missing --ingest-out: the file for the ingest keyring");
+    const { kms } = readSettings(env);
     return {
       out,
       ingestOut,
-      kmsKek: kmsKeyOption("--kms-kek", asString(values["kms-kek"])),
-      kmsTokenKey: kmsKeyOption("--kms-token-key", asString(values["kms-token-key"])),
+      kmsKek: parseKmsKeyId("--kms-kek", asString(values["kms-kek"])) ?? kms.kekKeyId,
+      kmsTokenKey: parseKmsKeyId("--kms-token-key", asString(values["kms-token-key"])) ??
+        kms.tokenKeyId,
     };
   },
 
@@ -55,14 +60,3 @@ Options:
     return 0;
   },
 });
-
-/** A KMS key id, ARN or alias as an option gives it; a `ConfigError` naming `option` if blank. */
-export function kmsKeyOption(option: string, value: string | undefined): string | undefined {
-  if (value === undefined) return undefined;
-  if (!/^[\w:/+=,.@-]{1,2048}$/.test(value)) {
-    throw new ConfigError(
-      `Invalid ${option} "${value}": expected a KMS key id, key ARN, alias name or alias ARN`,
-    );
-  }
-  return value;
-}

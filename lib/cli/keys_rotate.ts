@@ -1,6 +1,6 @@
 /** `vaultline keys rotate`: add a new KEK to the full keyring and rewrite the ingest keyring. */
 import { ConfigError } from "../config_error.ts";
-import { keyringPath, readSettings, type Settings } from "../settings.ts";
+import { keyringPath, parseKmsKeyId, readSettings, type Settings } from "../settings.ts";
 import {
   checkDistinctFiles,
   importKeyring,
@@ -12,7 +12,6 @@ import {
   writeKeyrings,
 } from "../vault/keyring.ts";
 import { asString, defineCommand, parseOptions } from "./command.ts";
-import { kmsKeyOption } from "./keys_init.ts";
 import { loadFullKeyringFile } from "./services.ts";
 
 /** What `keys rotate` was asked to do. */
@@ -39,6 +38,7 @@ Options:
   --keyring FILE        the full keyring (default VAULT_KEYRING; sandbox: .data/keyring.json)
   --ingest-out FILE     the ingest keyring to write (replaced if it exists)
   --kms-kek KEY         make the new KEK this AWS KMS symmetric key instead of a new key pair
+                        (default VAULT_KMS_KEK)
   --allow-readable-keyring
                         use a full keyring that group or others may read
   -h, --help            show this help`,
@@ -61,7 +61,7 @@ Options:
         kind: "full keyring",
       }),
       ingestOut,
-      kmsKek: kmsKeyOption("--kms-kek", asString(values["kms-kek"])),
+      kmsKek: parseKmsKeyId("--kms-kek", asString(values["kms-kek"])) ?? settings.kms.kekKeyId,
       allowReadableKeyring: values["allow-readable-keyring"] === true,
     };
   },
