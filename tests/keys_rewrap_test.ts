@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import { isRejection, type ParsedLogin } from "../lib/record/parse_message.ts";
 import type { Database } from "../lib/store/database.ts";
+import { canonicalize } from "../lib/vault/token.ts";
 import { finished, runCli, runDeno, spawnCli } from "./cli.ts";
 import { DATABASE_KIND, holdTableLock } from "./test_database.ts";
 import { assertVaultOpens, dataKeysByKek, KEY_HOMES, keysSetup } from "./keys_fixture.ts";
@@ -46,6 +48,31 @@ for (const home of KEY_HOMES) {
     ]);
     assert.ok(listed.every((key) => !Number.isNaN(Date.parse(key.created))));
     const before = await vaultSnapshot(setup.db);
+    // Reveal reads values written under every KEK version, in one go.
+    const ips = [0, 30, 60].map((start) => {
+      const login = parsed.slice(start).find((m): m is ParsedLogin => !isRejection(m));
+      return canonicalize("ip", login!.login.ip);
+    });
+    {
+      using full = await setup.load(setup.fullPath);
+      const tokens = await full.tokenKey.tokenize(ips.map((value) => ({ field: "ip", value })));
+      const revealed = await runCli(
+        [
+          "reveal",
+          "--keyring",
+          setup.fullPath,
+          "--reason",
+          "every KEK",
+          ...tokens.flatMap((t) => ["--token", t]),
+        ],
+        { env: setup.env },
+      );
+      assert.equal(revealed.code, 0, revealed.stderr);
+      assert.deepEqual(
+        revealed.stdout.trim().split("\n").map((line) => JSON.parse(line).value),
+        ips,
+      );
+    }
 
     const refused = await setup.keys(["retire", "--keyring", setup.fullPath, "--kek", first]);
     assert.equal(refused.code, 2, refused.stderr);
