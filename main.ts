@@ -7,6 +7,10 @@ import type { Command } from "./lib/cli/command.ts";
 import { forget } from "./lib/cli/forget.ts";
 import { keysInit } from "./lib/cli/keys_init.ts";
 import { migrate } from "./lib/cli/migrate.ts";
+import { keysList } from "./lib/cli/keys_list.ts";
+import { keysRetire } from "./lib/cli/keys_retire.ts";
+import { keysRewrap } from "./lib/cli/keys_rewrap.ts";
+import { keysRotate } from "./lib/cli/keys_rotate.ts";
 import { reveal } from "./lib/cli/reveal.ts";
 import { run } from "./lib/cli/run.ts";
 import { seed } from "./lib/cli/seed.ts";
@@ -23,6 +27,10 @@ export const COMMANDS: readonly Command[] = [
   auditList,
   auditVerify,
   keysInit,
+  keysRotate,
+  keysRewrap,
+  keysRetire,
+  keysList,
   seed,
   archive,
   archiveRestore,
@@ -85,6 +93,9 @@ function usage(commands: readonly Command[] = COMMANDS): string {
     "  SQS_ENDPOINT    SQS endpoint (default: AWS, or the queue URL's origin when not amazonaws.com)",
     "  S3_ENDPOINT     S3-compatible endpoint for the archive, path-style (default: AWS)",
     "  AWS_REGION      default us-east-1",
+    "  KMS_ENDPOINT    KMS endpoint, for keyrings with KMS keys (default: AWS)",
+    "  VAULT_KMS_KEK, VAULT_KMS_TOKEN_KEY",
+    "                  KMS keys that keys init / rotate use for new keys (default: file keys)",
     "  VAULT_KEYRING   keyring file (--keyring overrides)",
     "  VAULT_REASON_MIN_CHARS, VAULT_REASON_PATTERN, VAULT_BULK_LIMIT",
     "                  the reveal policy migrate sets (see vaultline migrate --help)",

@@ -23,6 +23,17 @@ export interface S3Settings {
   readonly region: string;
 }
 
+/** How to reach AWS KMS, for keyrings whose keys live there, and the keys new keyrings use. */
+export interface KmsSettings {
+  readonly region: string;
+  /** KMS endpoint; undefined means the AWS default for the region. */
+  readonly endpoint: string | undefined;
+  /** `VAULT_KMS_KEK`: the KMS key `keys init` and `keys rotate` make the new KEK. */
+  readonly kekKeyId: string | undefined;
+  /** `VAULT_KMS_TOKEN_KEY`: the KMS HMAC key `keys init` makes the token key. */
+  readonly tokenKeyId: string | undefined;
+}
+
 interface CommonSettings {
   /** `VAULT_KEYRING`; a command's `--keyring` overrides it. */
   readonly keyringPath: string | undefined;
@@ -32,6 +43,8 @@ interface CommonSettings {
   readonly osUser: string;
   /** `VAULT_REASON_MIN_CHARS`, `VAULT_REASON_PATTERN`, `VAULT_BULK_LIMIT`: what `migrate` sets. */
   readonly revealPolicy: RevealPolicy;
+  /** KMS for keyrings that name KMS keys: `AWS_REGION`, `KMS_ENDPOINT`. */
+  readonly kms: KmsSettings;
 }
 
 /** Neither `DATABASE_URL` nor `SQS_QUEUE_URL` set: embedded services under `dataDir`. */
@@ -59,6 +72,9 @@ export const ENVIRONMENT_VARIABLES = [
   "SQS_ENDPOINT",
   "S3_ENDPOINT",
   "AWS_REGION",
+  "KMS_ENDPOINT",
+  "VAULT_KMS_KEK",
+  "VAULT_KMS_TOKEN_KEY",
   "VAULT_KEYRING",
   "VAULT_REASON_MIN_CHARS",
   "VAULT_REASON_PATTERN",
@@ -89,6 +105,12 @@ export function readSettings(env: Environment): Settings {
     },
     osUser: nonEmpty(env.USER) ?? nonEmpty(env.LOGNAME) ?? userInfo().username,
     revealPolicy: readRevealPolicy(env),
+    kms: {
+      region,
+      endpoint: endpointOf("KMS_ENDPOINT", nonEmpty(env.KMS_ENDPOINT)),
+      kekKeyId: parseKmsKeyId("VAULT_KMS_KEK", nonEmpty(env.VAULT_KMS_KEK)),
+      tokenKeyId: parseKmsKeyId("VAULT_KMS_TOKEN_KEY", nonEmpty(env.VAULT_KMS_TOKEN_KEY)),
+    },
   };
   if (databaseUrl === undefined && queueUrl === undefined) {
     return { mode: "sandbox", dataDir: SANDBOX_DATA_DIR, ...common };
@@ -193,6 +215,21 @@ function queueSettings(
     endpoint = parseHttpUrl("SQS_ENDPOINT", endpointSetting).origin;
   } else if (!/(^|\.)amazonaws\.com(\.cn)?$/.test(url.hostname)) endpoint = url.origin;
   return { url: value, endpoint, region };
+}
+
+function endpointOf(setting: string, value: string | undefined): string | undefined {
+  return value === undefined ? undefined : parseHttpUrl(setting, value).origin;
+}
+
+/** A KMS key id, key ARN, alias name or alias ARN; a `ConfigError` naming `setting` otherwise. */
+export function parseKmsKeyId(setting: string, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[\w:/+=,.@-]{1,2048}$/.test(value)) {
+    throw new ConfigError(
+      `Invalid ${setting} "${value}": expected a KMS key id, key ARN, alias name or alias ARN`,
+    );
+  }
+  return value;
 }
 
 function parseHttpUrl(setting: string, value: string): URL {

@@ -1,5 +1,15 @@
 import assert from "node:assert/strict";
-import { createKeyrings, KeyringError, readKeyring, writeKeyrings } from "../lib/vault/keyring.ts";
+import {
+  createKeyrings,
+  importKeyring,
+  KeyringError,
+  type KeyringFile,
+  listKeys,
+  readKeyring,
+  readKeyringFile,
+  rotateKeyrings,
+  writeKeyrings,
+} from "../lib/vault/keyring.ts";
 
 Deno.test("writeKeyrings() and readKeyring() keep a full and an ingest keyring, mode 0600", async () => {
   const dir = await Deno.makeTempDir();
@@ -14,14 +24,16 @@ Deno.test("writeKeyrings() and readKeyring() keep a full and an ingest keyring, 
     }
     const ingestText = await Deno.readTextFile(`${dir}/ingest.json`);
     assert.ok(!ingestText.includes('"d"'), "the ingest keyring must not hold the private scalar");
-    const readFull = await readKeyring(`${dir}/full.json`);
-    const readIngest = await readKeyring(`${dir}/ingest.json`);
+    using readFull = await readKeyring(`${dir}/full.json`);
+    using readIngest = await readKeyring(`${dir}/ingest.json`);
     assert.equal(readFull.kind, "full");
     assert.equal(readIngest.kind, "ingest");
-    assert.equal(readFull.keks[0]!.id, readIngest.keks[0]!.id);
-    assert.ok(readFull.keks[0]!.privateKey);
-    assert.equal(readIngest.keks[0]!.privateKey, undefined);
+    assert.equal(readFull.keks[0].id, readIngest.keks[0].id);
     assert.equal(readFull.tokenKey.version, 1);
+    // What the ingest keyring wraps, only the full keyring unwraps.
+    const dataKey = await readIngest.keks[0].newDataKey();
+    await readFull.keks[0].unwrap(dataKey);
+    await assert.rejects(readIngest.keks[0].unwrap(dataKey), /has no private key/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -70,7 +82,7 @@ Deno.test("readKeyring() names the file and the problem", async (t) => {
     for (const [name, content, pattern] of cases) {
       await t.step(name, async () => {
         const path = `${dir}/${name.replaceAll(" ", "_")}.json`;
-        if (content !== undefined) await Deno.writeTextFile(path, content);
+        if (content !== undefined) await Deno.writeTextFile(path, content, { mode: 0o600 });
         await assert.rejects(readKeyring(path), (error: Error) => {
           assert.ok(error instanceof KeyringError);
           assert.ok(error.message.startsWith(`Cannot read keyring "${path}": `), error.message);
@@ -79,6 +91,56 @@ Deno.test("readKeyring() names the file and the problem", async (t) => {
         });
       });
     }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a keyring file of format version 1 still loads, lists and rotates", async () => {
+  const { full } = await createKeyrings(new Date("2026-01-02T03:04:05Z"));
+  // Version 1 had no creation time per key; everything else is as version 2 writes it.
+  const { created: _token, ...tokenKey } = full.tokenKey;
+  const { created: _kek, ...kek } = full.keks[0]!;
+  const v1 = { ...full, version: 1, tokenKey, keks: [kek] } as unknown as KeyringFile;
+  using loaded = await importKeyring(v1);
+  assert.equal(loaded.keks[0].id, kek.id);
+  assert.deepEqual(listKeys(v1), [
+    { id: "token_v1", kind: "token", created: "2026-01-02T03:04:05.000Z", status: "active" },
+    { id: kek.id, kind: "kek", created: "2026-01-02T03:04:05.000Z", status: "active" },
+  ]);
+  const rotated = await rotateKeyrings(v1, { now: new Date("2026-02-01T00:00:00Z") });
+  assert.equal(rotated.full.version, 2);
+  assert.deepEqual(rotated.full.keks[1], kek);
+  assert.deepEqual(listKeys(rotated.full).map((k) => [k.id, k.created, k.status]), [
+    ["token_v1", "2026-01-02T03:04:05.000Z", "active"],
+    [rotated.kekId, "2026-02-01T00:00:00.000Z", "active"],
+    [kek.id, "2026-01-02T03:04:05.000Z", "decrypt-only"],
+  ]);
+  assert.deepEqual(rotated.ingest.tokenKey, tokenKey);
+});
+
+Deno.test("readKeyringFile() warns about an open ingest keyring only while it holds a secret", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = await createKeyrings();
+    const kms = await createKeyrings(new Date(), {
+      kmsKek: "arn:aws:kms:us-east-1:000000000000:key/a",
+      kmsTokenKey: "arn:aws:kms:us-east-1:000000000000:key/b",
+    });
+    const warnings: string[] = [];
+    for (const [name, keyring] of [["file", file], ["kms", kms]] as const) {
+      await Deno.writeTextFile(`${dir}/${name}.json`, JSON.stringify(keyring.ingest));
+      await Deno.chmod(`${dir}/${name}.json`, 0o644);
+      await readKeyringFile(`${dir}/${name}.json`, { warn: (line) => warnings.push(line) });
+    }
+    assert.deepEqual(warnings, [
+      `Keyring "${dir}/file.json" is open to group or others (mode 0644) and holds secret keys: ` +
+      `run "chmod 600 ${dir}/file.json"`,
+    ]);
+    // A full keyring whose keys are all in KMS holds no secret either.
+    await Deno.writeTextFile(`${dir}/kms-full.json`, JSON.stringify(kms.full), { mode: 0o644 });
+    await Deno.chmod(`${dir}/kms-full.json`, 0o644);
+    assert.equal((await readKeyringFile(`${dir}/kms-full.json`)).kind, "full");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

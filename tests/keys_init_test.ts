@@ -53,7 +53,7 @@ Deno.test("keys init leaves no file behind when it cannot write both", async (t)
         2,
         /directory not found/,
       ],
-      ["two spellings of one file", "i.json", "./i.json", 2, /two paths name the same file/],
+      ["two spellings of one file", "i.json", "./i.json", 2, /name the same file/],
     ];
     for (const [name, out, ingestOut, code, pattern] of cases) {
       await t.step(name, async () => {

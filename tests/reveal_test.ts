@@ -3,7 +3,7 @@ import { reveal } from "../lib/cli/reveal.ts";
 import { ConfigError } from "../lib/config_error.ts";
 import { fetchReveal, recordReveal, revealWithAudit } from "../lib/store/reveal.ts";
 import { setRevealPolicy } from "../lib/store/reveal_policy.ts";
-import { createDataKey, seal, vaultContext } from "../lib/vault/envelope.ts";
+import { seal, vaultContext } from "../lib/vault/envelope.ts";
 import { openEntries } from "../lib/vault/open_entries.ts";
 import { type CliResult, runCli, runDeno } from "./cli.ts";
 import { type GovernanceSetup, governanceSetup, REASON } from "./governance_fixture.ts";
@@ -184,6 +184,7 @@ Deno.test("reveal's options refuse what cannot be a reveal, never quoting a woul
       "--masked",
       "--format",
       "csv",
+      "--allow-readable-keyring",
     ],
     env,
   );
@@ -197,6 +198,7 @@ Deno.test("reveal's options refuse what cannot be a reveal, never quoting a woul
       bulk: true,
       masked: true,
       format: "csv",
+      allowReadableKeyring: true,
     },
   );
 });
@@ -292,7 +294,7 @@ Deno.test(`reveal refuses forged and altered vault entries, printing nothing and
       carolDevice,
       /value does not match the token/,
       async () => {
-        const dataKey = await createDataKey(s.ingest.keks[0]);
+        const dataKey = await s.ingest.keks[0].newDataKey();
         const forged = await seal(dataKey, {
           context: vaultContext(carolDevice, "device_id"),
           plaintext: "6.6.6.6",

@@ -6,6 +6,10 @@ import { reveal } from "../lib/cli/reveal.ts";
 import { run, type RunOptions } from "../lib/cli/run.ts";
 import { seed } from "../lib/cli/seed.ts";
 import { keysInit } from "../lib/cli/keys_init.ts";
+import { keysList } from "../lib/cli/keys_list.ts";
+import { keysRetire } from "../lib/cli/keys_retire.ts";
+import { keysRewrap } from "../lib/cli/keys_rewrap.ts";
+import { keysRotate } from "../lib/cli/keys_rotate.ts";
 import { ConfigError } from "../lib/config_error.ts";
 import { readSettings } from "../lib/settings.ts";
 import { DEFAULT_REVEAL_POLICY } from "../lib/store/reveal_policy.ts";
@@ -39,6 +43,7 @@ Deno.test("readSettings() reads a deployment's settings with their defaults", ()
     s3: { endpoint: undefined, region: "us-east-1" },
     osUser: "carol",
     revealPolicy: DEFAULT_REVEAL_POLICY,
+    kms: { region: "us-east-1", endpoint: undefined, kekKeyId: undefined, tokenKeyId: undefined },
   });
 });
 
@@ -50,6 +55,7 @@ Deno.test("readSettings() is the sandbox when neither queue nor database is set"
     s3: { endpoint: undefined, region: "us-east-1" },
     osUser: "dev",
     revealPolicy: DEFAULT_REVEAL_POLICY,
+    kms: { region: "us-east-1", endpoint: undefined, kekKeyId: undefined, tokenKeyId: undefined },
   });
 });
 
@@ -310,4 +316,71 @@ Deno.test("the command line exits 2 on a bad setting or command, with one line",
   const action = await runCli(["keys", "destroy"]);
   assert.equal(action.code, 2);
   assert.match(action.stderr, /^vaultline: Unknown keys action "destroy": expected init[^\n]*\n$/);
+});
+
+Deno.test("KMS_ENDPOINT, the data key limits and the keys commands' options are checked", () => {
+  const kms = readSettings({
+    ...REAL,
+    KMS_ENDPOINT: "http://127.0.0.1:4566/x",
+    AWS_REGION: "eu-west-1",
+  });
+  assert.deepEqual(kms.kms, {
+    region: "eu-west-1",
+    endpoint: "http://127.0.0.1:4566",
+    kekKeyId: undefined,
+    tokenKeyId: undefined,
+  });
+  const keys = {
+    VAULT_KMS_KEK: "alias/vaultline-kek",
+    VAULT_KMS_TOKEN_KEY: "arn:aws:kms:us-east-1:1:key/t",
+  };
+  assert.deepEqual(keysInit.parse(["--out", "a", "--ingest-out", "b"], keys), {
+    out: "a",
+    ingestOut: "b",
+    kmsKek: "alias/vaultline-kek",
+    kmsTokenKey: "arn:aws:kms:us-east-1:1:key/t",
+  });
+  assert.equal(
+    keysInit.parse(["--out", "a", "--ingest-out", "b", "--kms-kek", "alias/other"], keys).kmsKek,
+    "alias/other",
+    "the flag overrides the setting",
+  );
+  assert.equal(
+    keysRotate.parse(["--ingest-out", "i"], { ...REAL, ...keys }).kmsKek,
+    "alias/vaultline-kek",
+  );
+  refused(() => readSettings({ VAULT_KMS_KEK: "no spaces" }), /^Invalid VAULT_KMS_KEK "no spaces"/);
+  refused(
+    () => readSettings({ ...REAL, KMS_ENDPOINT: "kms.internal" }),
+    /^Invalid KMS_ENDPOINT "kms\.internal": not a URL$/,
+  );
+  const options = run.parse([
+    "--data-key-uses",
+    "1000",
+    "--data-key-age",
+    "60",
+    "--batch-size",
+    "500",
+  ], REAL);
+  assert.equal(options.dataKeyUses, 1000);
+  assert.equal(options.dataKeyAgeSeconds, 60);
+  assert.equal(run.parse([], REAL).dataKeyUses, 65_536);
+  refused(
+    () => run.parse(["--data-key-uses", "999"], REAL),
+    /^Invalid --data-key-uses "999": expected an integer from 1000 to 4294967296$/,
+  );
+  refused(() => run.parse(["--data-key-uses", String(2 ** 32 + 1)], REAL), /--data-key-uses/);
+  refused(() => run.parse(["--data-key-age", "0"], REAL), /--data-key-age/);
+  refused(() => keysRotate.parse(["--keyring", "/k.json"], REAL), /^Missing --ingest-out/);
+  refused(() => keysRetire.parse(["--keyring", "/k.json"], REAL), /^Missing --kek/);
+  refused(
+    () => keysInit.parse(["--out", "a", "--ingest-out", "b", "--kms-kek", "has space"], {}),
+    /^Invalid --kms-kek "has space"/,
+  );
+  assert.equal(keysRewrap.parse(["--keyring", "/k.json"], REAL).batchSize, 200);
+  assert.equal(
+    keysList.parse([], REAL).keyringPath,
+    "/keys/ingest.json",
+    "VAULT_KEYRING is the default",
+  );
 });

@@ -8,7 +8,7 @@ import {
 } from "../lib/record/parse_message.ts";
 import type { Transaction } from "../lib/store/database.ts";
 import { type BatchResult, writeBatch } from "../lib/store/write_batch.ts";
-import { dataKeySource } from "../lib/vault/envelope.ts";
+import { dataKeySource } from "../lib/ingest/data_keys.ts";
 import { createKeyrings, importKeyring, type Keyring } from "../lib/vault/keyring.ts";
 import sampleQueue from "../lib/sandbox/sample_queue.jsonl" with { type: "text" };
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { type ParsedLogin, parseMessage } from "../lib/record/parse_message.ts";
 import { migrate } from "../lib/store/migrate.ts";
-import { open, quarantineContext, unwrapDataKey } from "../lib/vault/envelope.ts";
+import { open, quarantineContext } from "../lib/vault/envelope.ts";
 import { canonicalize, tokenize } from "../lib/vault/token.ts";
 import { countRows, DATABASE_KIND, TestDatabase } from "./test_database.ts";
 import { freshKeys, sampleParsed, sealAndWrite } from "./vault_fixture.ts";
@@ -171,7 +171,7 @@ Deno.test(`writeBatch() quarantines a too-long value with its body sealed, and t
     WHERE q.message_id = 'long'`;
   assert.equal(row!.reason, "user_id is longer than 128 characters");
   assert.equal(row!.sentAt.toISOString(), sentAt.toISOString());
-  const key = await unwrapDataKey(full.keks[0], { id: row!.dataKeyId, wrapped: row!.wrappedKey });
+  const key = await full.keks[0].unwrap({ id: row!.dataKeyId, wrapped: row!.wrappedKey });
   const body = await open({ id: row!.dataKeyId, key }, {
     context: quarantineContext("long"),
     nonce: row!.nonce,

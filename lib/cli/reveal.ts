@@ -22,6 +22,7 @@ export interface RevealOptions {
   readonly bulk: boolean;
   readonly masked: boolean;
   readonly format: "json" | "csv";
+  readonly allowReadableKeyring: boolean;
 }
 
 export const reveal = defineCommand<RevealOptions>({
@@ -46,6 +47,8 @@ Options:
                    its last 4 characters (null when that would show it whole); audited
   --format FORMAT  json (JSON lines, the default) or csv
   --keyring FILE   full keyring (default VAULT_KEYRING; sandbox: .data/keyring.json)
+  --allow-readable-keyring
+                   use a full keyring that group or others may read
   -h, --help       show this help`,
 
   parse(args, env) {
@@ -58,6 +61,7 @@ Options:
       masked: { type: "boolean" },
       format: { type: "string" },
       keyring: { type: "string" },
+      "allow-readable-keyring": { type: "boolean" },
     });
     const tokens = (values.token ?? []).filter((token): token is string =>
       typeof token === "string"
@@ -99,11 +103,11 @@ Options:
       bulk: values.bulk === true,
       masked: values.masked === true,
       format,
+      allowReadableKeyring: values["allow-readable-keyring"] === true,
     };
   },
 
   async execute(options) {
-    const keyring = await loadKeyring(options.keyringPath, { kind: "full" });
     const { subject } = options;
     const target = "userId" in subject ? subject : {
       tokens: [...subject.tokens, ...(subject.stdin ? await readTokens(Deno.stdin.readable) : [])],
@@ -111,6 +115,11 @@ Options:
     if ("tokens" in target && target.tokens.length === 0) {
       throw new ConfigError("Missing tokens: stdin held none");
     }
+    using keyring = await loadKeyring(options.keyringPath, {
+      kind: "full",
+      kms: options.settings.kms,
+      allowReadable: options.allowReadableKeyring,
+    });
     await using database = await openDatabase(options.settings);
     const db = connectDatabase(database.url, { max: 1 });
     try {

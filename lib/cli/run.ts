@@ -1,4 +1,10 @@
 /** `vaultline run`: drain the queue into the vault. */
+import {
+  DATA_KEY_MAX_AGE_MS,
+  DATA_KEY_MAX_USES,
+  DATA_KEY_USES_LIMIT,
+  dataKeySource,
+} from "../ingest/data_keys.ts";
 import { ingest } from "../ingest/ingest.ts";
 import type { IngestEvent, IngestSummary } from "../ingest/events.ts";
 import {
@@ -11,7 +17,6 @@ import {
 import { closeDatabase, connectDatabase } from "../store/database.ts";
 import { migrateIfAllowed } from "../store/migrate.ts";
 import { anyIpToken } from "../store/user_logins.ts";
-import { dataKeySource } from "../vault/envelope.ts";
 import { asString, defineCommand, parseInteger, parseOptions } from "./command.ts";
 import { progressLine } from "./progress_line.ts";
 import { loadKeyring, openIngestServices } from "./services.ts";
@@ -25,6 +30,11 @@ export interface RunOptions {
   readonly concurrency: number;
   readonly batchSize: number;
   readonly visibilitySeconds: number;
+  /** Values one data key seals before the ingest makes a new one. */
+  readonly dataKeyUses: number;
+  /** Seconds one data key is used before the ingest makes a new one. */
+  readonly dataKeyAgeSeconds: number;
+  readonly allowReadableKeyring: boolean;
   readonly json: boolean;
 }
 
@@ -47,6 +57,12 @@ Options:
   --visibility-timeout SECONDS
                       how long a received message stays hidden from other consumers; renewed
                       while it waits (default 60)
+  --data-key-uses N   values sealed under one data key before a new one (default 65536;
+                      at least 2 x --batch-size, at most 2^32: NIST SP 800-38D)
+  --data-key-age SECONDS
+                      seconds one data key is used before a new one (default 3600)
+  --allow-readable-keyring
+                      use a full keyring that group or others may read
   --json              print the final summary as one JSON object on stdout
   -h, --help          show this help`,
 
@@ -58,6 +74,9 @@ Options:
       concurrency: { type: "string" },
       "batch-size": { type: "string" },
       "visibility-timeout": { type: "string" },
+      "data-key-uses": { type: "string" },
+      "data-key-age": { type: "string" },
+      "allow-readable-keyring": { type: "boolean" },
       json: { type: "boolean" },
     });
     const settings = readSettings(env);
@@ -67,6 +86,11 @@ Options:
       requireQueue(settings, why);
     }
     const maxText = asString(values["max-messages"]);
+    const batchSize = parseInteger("--batch-size", asString(values["batch-size"]), {
+      min: 1,
+      max: 1000,
+      fallback: 500,
+    });
     return {
       settings,
       keyringPath: keyringPath(settings, {
@@ -86,16 +110,24 @@ Options:
         max: 64,
         fallback: 4,
       }),
-      batchSize: parseInteger("--batch-size", asString(values["batch-size"]), {
-        min: 1,
-        max: 1000,
-        fallback: 500,
-      }),
+      batchSize,
       visibilitySeconds: parseInteger(
         "--visibility-timeout",
         asString(values["visibility-timeout"]),
         { min: 2, max: 43_200, fallback: 60 },
       ),
+      // A batch seals up to two values a message under one data key.
+      dataKeyUses: parseInteger("--data-key-uses", asString(values["data-key-uses"]), {
+        min: 2 * batchSize,
+        max: DATA_KEY_USES_LIMIT,
+        fallback: DATA_KEY_MAX_USES,
+      }),
+      dataKeyAgeSeconds: parseInteger("--data-key-age", asString(values["data-key-age"]), {
+        min: 1,
+        max: 365 * 24 * 3600,
+        fallback: DATA_KEY_MAX_AGE_MS / 1000,
+      }),
+      allowReadableKeyring: values["allow-readable-keyring"] === true,
       json: values.json === true,
     };
   },
@@ -103,7 +135,12 @@ Options:
   async execute(options) {
     const log = (line: string) => console.error(`vaultline: ${line}`);
     await using services = await openIngestServices(options.settings, log);
-    const keyring = await loadKeyring(options.keyringPath, { kind: "ingest", log });
+    using keyring = await loadKeyring(options.keyringPath, {
+      kind: "ingest",
+      log,
+      kms: options.settings.kms,
+      allowReadable: options.allowReadableKeyring,
+    });
     const url = services.databaseUrl;
     // Migrations and the sandbox's closing query; the ingest opens (and renews) its own pool.
     const db = connectDatabase(url, { max: 1 });
@@ -122,7 +159,13 @@ Options:
       const summary = await ingest({
         queue: services.queue,
         connect: () => connectDatabase(url, { max: 2 }),
-        vault: { tokenKey: keyring.tokenKey, dataKey: dataKeySource(keyring.keks[0]) },
+        vault: {
+          tokenKey: keyring.tokenKey,
+          dataKey: dataKeySource(keyring.keks[0], {
+            maxUses: options.dataKeyUses,
+            maxAgeMs: options.dataKeyAgeSeconds * 1000,
+          }),
+        },
       }, {
         concurrency: options.concurrency,
         batchSize: options.batchSize,

@@ -7,6 +7,7 @@ import { ConfigError } from "../config_error.ts";
 import { SqsQueue } from "../queue/sqs_queue.ts";
 import type { Sandbox } from "../sandbox/sandbox.ts";
 import {
+  type KmsSettings,
   type QueueSettings,
   requireDatabaseUrl,
   requireQueue,
@@ -14,7 +15,13 @@ import {
 } from "../settings.ts";
 import type { Database } from "../store/database.ts";
 import { migrateIfAllowed, requireCurrentSchema } from "../store/migrate.ts";
-import { type Keyring, KeyringError, readKeyring } from "../vault/keyring.ts";
+import {
+  type Keyring,
+  KeyringError,
+  type KeyringFile,
+  readKeyring,
+  readKeyringFile,
+} from "../vault/keyring.ts";
 
 /** The ingest's database and queue; disposing stops what the sandbox started. */
 export interface IngestServices extends AsyncDisposable {
@@ -170,28 +177,68 @@ export function openQueue(settings: QueueSettings): SqsQueue {
   return new SqsQueue(settings.url, { region: settings.region, endpoint: settings.endpoint });
 }
 
+/** How a command loads its keyring. */
+export interface LoadKeyringOptions {
+  readonly kind: "full" | "ingest";
+  readonly log?: ((line: string) => void) | undefined;
+  /** KMS for keys the keyring keeps there. */
+  readonly kms?: KmsSettings | undefined;
+  /** Accept a full keyring that group or others may read (`--allow-readable-keyring`). */
+  readonly allowReadable?: boolean | undefined;
+}
+
 /**
  * Reads the keyring at `path` for a command that needs a `kind` keyring. A reveal needs the full
  * keyring; the ingest takes either, and says when it was given more than it needs.
  */
 export async function loadKeyring(
   path: string,
-  { kind, log }: { kind: "full" | "ingest"; log?: (line: string) => void },
+  { kind, log, kms, allowReadable }: LoadKeyringOptions,
 ): Promise<Keyring> {
   let keyring: Keyring;
   try {
-    keyring = await readKeyring(path);
+    keyring = await readKeyring(path, {
+      kms,
+      allowReadable,
+      warn: (line) => (log ?? ((text) => console.error(`vaultline: ${text}`)))(line),
+    });
   } catch (error) {
     if (error instanceof KeyringError) throw new ConfigError(error.message, { cause: error });
     throw error;
   }
   if (kind === "full" && keyring.kind !== "full") {
+    keyring[Symbol.dispose]();
     throw new ConfigError(
       `Cannot use keyring "${path}": it is an ingest keyring, without the private key`,
     );
   }
-  if (kind === "ingest" && keyring.kind === "full") {
+  if (
+    kind === "ingest" && keyring.kind === "full" && keyring.keks.some((k) => k.location === "file")
+  ) {
     log?.("The keyring holds the KEK's private key; the ingest needs only the ingest keyring");
   }
   return keyring;
+}
+
+/**
+ * Reads the full keyring file at `path` for a keys command, mode checked; a problem is a
+ * `ConfigError` naming the file.
+ */
+export async function loadFullKeyringFile(
+  path: string,
+  { allowReadable }: { allowReadable: boolean },
+): Promise<KeyringFile> {
+  let file: KeyringFile;
+  try {
+    file = await readKeyringFile(path, { allowReadable });
+  } catch (error) {
+    if (error instanceof KeyringError) throw new ConfigError(error.message, { cause: error });
+    throw error;
+  }
+  if (file.kind !== "full") {
+    throw new ConfigError(
+      `Cannot use keyring "${path}": it is an ingest keyring, not the full one`,
+    );
+  }
+  return file;
 }

@@ -1,14 +1,14 @@
 /** The ingest's sealing stage: parsed messages become rows that hold no personal value in the clear. */
 import { isRejection, type ParsedLogin, type ParsedMessage } from "../record/parse_message.ts";
 import type { LoginRow, QuarantineRow, SealedBatch, VaultRow } from "../store/write_batch.ts";
-import { type DataKey, quarantineContext, seal, vaultContext } from "../vault/envelope.ts";
-import type { TokenKey } from "../vault/keyring.ts";
-import { canonicalize, type PiiField, tokenize } from "../vault/token.ts";
+import { quarantineContext, seal, vaultContext } from "../vault/envelope.ts";
+import type { DataKey, TokenKeyProvider } from "../vault/key_provider.ts";
+import { canonicalize, type PiiField } from "../vault/token.ts";
 
-/** What the ingest holds: the token key, and data keys wrapped for the KEK's public half. */
+/** What the ingest holds: the token key's provider, and data keys from the KEK's provider. */
 export interface IngestVault {
-  readonly tokenKey: TokenKey;
-  /** A data key with room to seal `count` more values. */
+  readonly tokenKey: TokenKeyProvider;
+  /** A data key with room to seal `count` more values (see `dataKeySource`). */
   readonly dataKey: (count: number) => Promise<DataKey>;
 }
 
@@ -25,40 +25,47 @@ export async function sealBatch(
   const rejections = parsed.filter(isRejection);
   const logins = parsed.filter((message): message is ParsedLogin => !isRejection(message));
 
-  // One token and one sealed value per distinct (field, canonical value) in the batch.
-  const originals = new Map<string, { field: PiiField; value: string; token: Promise<string> }>();
-  const tokenFor = (field: PiiField, raw: string): Promise<string> => {
-    const value = canonicalize(field, raw);
-    const key = `${field}\0${value}`;
-    let entry = originals.get(key);
-    if (!entry) {
-      entry = { field, value, token: tokenize(vault.tokenKey, { field, value }) };
-      originals.set(key, entry);
+  // One token and one sealed value per distinct (field, canonical value) in the batch, and one
+  // call of the token key for all of them.
+  const originals = new Map<
+    string,
+    { field: PiiField; value: string; token?: string | undefined }
+  >();
+  const keyOf = (field: PiiField, raw: string) => `${field}\0${canonicalize(field, raw)}`;
+  for (const { login } of logins) {
+    for (const [field, raw] of [["ip", login.ip], ["device_id", login.deviceId]] as const) {
+      const key = keyOf(field, raw);
+      if (!originals.has(key)) {
+        originals.set(key, { field, value: canonicalize(field, raw), token: "" });
+      }
     }
-    return entry.token;
+  }
+  const distinct = [...originals.values()];
+  const tokens = await vault.tokenKey.tokenize(distinct);
+  distinct.forEach((entry, i) => (entry.token = tokens[i]));
+  const tokenFor = (field: PiiField, raw: string): string => {
+    const token = originals.get(keyOf(field, raw))?.token;
+    if (token === undefined) throw new Error(`The token key returned no token for a ${field}`);
+    return token;
   };
-  const loginRows = await Promise.all(
-    logins.map(async ({ messageId, login }): Promise<LoginRow> => ({
-      messageId,
-      userId: login.userId,
-      deviceType: login.deviceType,
-      maskedIp: await tokenFor("ip", login.ip),
-      maskedDeviceId: await tokenFor("device_id", login.deviceId),
-      locale: login.locale,
-      appVersion: login.appVersion,
-      createDate: login.createDate,
-    })),
-  );
+  const loginRows = logins.map(({ messageId, login }): LoginRow => ({
+    messageId,
+    userId: login.userId,
+    deviceType: login.deviceType,
+    maskedIp: tokenFor("ip", login.ip),
+    maskedDeviceId: tokenFor("device_id", login.deviceId),
+    locale: login.locale,
+    appVersion: login.appVersion,
+    createDate: login.createDate,
+  }));
 
   const count = originals.size + rejections.length;
   const dataKey = count === 0 ? undefined : await vault.dataKey(count);
   const vaultRows = dataKey === undefined ? [] : await Promise.all(
-    [...originals.values()].map(async ({ field, value, token }): Promise<VaultRow> => {
-      const sealed = await seal(dataKey, {
-        context: vaultContext(await token, field),
-        plaintext: value,
-      });
-      return { token: await token, field, dataKeyId: dataKey.id, ...sealed };
+    distinct.map(async ({ field, value }): Promise<VaultRow> => {
+      const token = tokenFor(field, value);
+      const sealed = await seal(dataKey, { context: vaultContext(token, field), plaintext: value });
+      return { token, field, dataKeyId: dataKey.id, ...sealed };
     }),
   );
   const quarantineRows = dataKey === undefined ? [] : await Promise.all(

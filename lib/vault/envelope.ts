@@ -4,25 +4,14 @@
  * half, HKDF-SHA256, then AES key wrap. Wrapping needs the public half only, so the ingest can
  * encrypt but never decrypt; unwrapping needs the KEK's private half.
  */
+import type { DataKey, WrappedDataKey } from "./key_provider.ts";
 import { type Kek, KEK_ALGORITHM } from "./keyring.ts";
-
-/** A data key in memory, with its wrapped form as stored in `vault_data_keys`. */
-export interface DataKey {
-  readonly id: string;
-  readonly kekId: string;
-  readonly key: CryptoKey;
-  /** Ephemeral public key (65 bytes) followed by the AES-KW-wrapped key (40 bytes). */
-  readonly wrapped: Uint8Array<ArrayBuffer>;
-}
 
 /** A sealed value: the nonce and the ciphertext with its 16-byte GCM tag. */
 export interface Sealed {
   readonly nonce: Uint8Array<ArrayBuffer>;
   readonly ciphertext: Uint8Array<ArrayBuffer>;
 }
-
-/** Values a single data key may seal before the ingest moves to a new one. */
-export const DATA_KEY_USES = 65_536;
 
 const EPHEMERAL_BYTES = 65;
 const encoder = new TextEncoder();
@@ -32,6 +21,18 @@ export async function createDataKey(kek: Kek): Promise<DataKey> {
   const id = crypto.randomUUID();
   // Extractable only so it can be wrapped; the ingest never needs to decrypt with it.
   const key = await crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, true, ["encrypt"]);
+  return { id, kekId: kek.id, key, wrapped: await wrapDataKey(kek, { id, key }) };
+}
+
+/**
+ * Wraps the extractable data key `key` for `kek`: ECDH between a fresh ephemeral key and the
+ * KEK's public half, HKDF bound to both ids, AES key wrap. Returns the ephemeral public key
+ * (65 bytes) followed by the wrapped key (40 bytes).
+ */
+export async function wrapDataKey(
+  kek: Kek,
+  { id, key }: { readonly id: string; readonly key: CryptoKey },
+): Promise<Uint8Array<ArrayBuffer>> {
   const ephemeral = await crypto.subtle.generateKey(KEK_ALGORITHM, true, ["deriveBits"]);
   const ephemeralPublic = new Uint8Array(
     await crypto.subtle.exportKey("raw", ephemeral.publicKey),
@@ -47,13 +48,17 @@ export async function createDataKey(kek: Kek): Promise<DataKey> {
   const stored = new Uint8Array(EPHEMERAL_BYTES + wrapped.length);
   stored.set(ephemeralPublic);
   stored.set(wrapped, EPHEMERAL_BYTES);
-  return { id, kekId: kek.id, key, wrapped: stored };
+  return stored;
 }
 
-/** Unwraps a stored data key with `kek`'s private half; throws when it was not wrapped for it. */
+/**
+ * Unwraps a stored data key with `kek`'s private half, for decryption (and, when `extractable`,
+ * to be wrapped again); throws when it was not wrapped for this KEK and id.
+ */
 export async function unwrapDataKey(
   kek: Kek,
-  stored: { id: string; wrapped: Uint8Array<ArrayBuffer> },
+  stored: WrappedDataKey,
+  { extractable = false }: { extractable?: boolean } = {},
 ): Promise<CryptoKey> {
   if (!kek.privateKey) throw new TypeError(`KEK "${kek.id}" has no private key: cannot unwrap`);
   const ephemeralPublic = stored.wrapped.slice(0, EPHEMERAL_BYTES);
@@ -71,7 +76,7 @@ export async function unwrapDataKey(
     wrappingKey,
     "AES-KW",
     { name: "AES-GCM", length: 256 },
-    false,
+    extractable,
     ["decrypt"],
   );
 }
@@ -104,21 +109,6 @@ export async function open(
     ciphertext,
   );
   return new TextDecoder("utf-8", { fatal: true }).decode(plaintext);
-}
-
-/** Hands out data keys for the ingest, each sealing at most `DATA_KEY_USES` values. */
-export function dataKeySource(kek: Kek, uses = DATA_KEY_USES): (count: number) => Promise<DataKey> {
-  let current: DataKey | undefined;
-  let left = 0;
-  return async (count) => {
-    if (count > uses) throw new RangeError(`Cannot seal ${count} values under one data key`);
-    if (!current || left < count) {
-      current = await createDataKey(kek);
-      left = uses;
-    }
-    left -= count;
-    return current;
-  };
 }
 
 /** The associated data of a vault value: its token and field. */

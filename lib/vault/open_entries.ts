@@ -1,5 +1,5 @@
 /** Opens sealed vault entries with a full keyring: the crypto half of a reveal, without SQL. */
-import { open, unwrapDataKey, vaultContext } from "./envelope.ts";
+import { open, vaultContext } from "./envelope.ts";
 import type { Keyring } from "./keyring.ts";
 import type { StoredEntry } from "../store/reveal.ts";
 import { type PiiField, tokenize } from "./token.ts";
@@ -70,7 +70,7 @@ async function unwrapFor(keyring: Keyring, entry: StoredEntry): Promise<CryptoKe
     );
   }
   try {
-    return await unwrapDataKey(kek, { id: entry.dataKeyId, wrapped: entry.wrappedKey });
+    return await kek.unwrap({ id: entry.dataKeyId, wrapped: entry.wrappedKey });
   } catch (error) {
     throw new Error(
       `Cannot reveal token "${entry.token}": its data key failed to unwrap under KEK "${kek.id}"`,

@@ -1,6 +1,6 @@
 /** Deterministic keyed tokens: equal values under one token key give equal tokens, everywhere. */
 import { isIPv4, isIPv6 } from "node:net";
-import type { TokenKey } from "./keyring.ts";
+import type { TokenKeyProvider } from "./key_provider.ts";
 
 /** The fields of a login that carry personal data. */
 export type PiiField = "ip" | "device_id";
@@ -19,13 +19,25 @@ export interface PiiValue {
   readonly value: string;
 }
 
-/** Tokenizes a value: `ip1_` or `dev1_` then 32 base64url characters of HMAC-SHA256. */
-export async function tokenize(key: TokenKey, { field, value }: PiiValue): Promise<string> {
-  // The field name and a NUL separate domains: one string as ip and as device_id gives two tokens.
-  const message = encoder.encode(`${field}\0${canonicalize(field, value)}`);
-  const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key.key, message));
+/** Tokenizes one value with `key`: `ip1_` or `dev1_` then 32 base64url characters of its MAC. */
+export async function tokenize(key: TokenKeyProvider, value: PiiValue): Promise<string> {
+  const [token] = await key.tokenize([value]);
+  if (token === undefined) throw new Error("The token key returned no token");
+  return token;
+}
+
+/**
+ * What a token key MACs for a value: the field name, a NUL and the canonical value. The field
+ * separates domains: one string as ip and as device_id gives two tokens.
+ */
+export function macMessage({ field, value }: PiiValue): Uint8Array<ArrayBuffer> {
+  return encoder.encode(`${field}\0${canonicalize(field, value)}`);
+}
+
+/** The token of a value from its HMAC-SHA256 (at least 24 bytes) under key `version`. */
+export function formatToken(field: PiiField, version: number, mac: Uint8Array): string {
   const body = mac.subarray(0, MAC_BYTES).toBase64({ alphabet: "base64url", omitPadding: true });
-  return `${PREFIX[field]}${key.version}_${body}`;
+  return `${PREFIX[field]}${version}_${body}`;
 }
 
 /** The form of `value` that is tokenized and kept: IP addresses normalized, anything else as given. */
