@@ -1,4 +1,5 @@
 /** Key material: the token key and the key-encryption keys (KEKs), read from and written to JSON files. */
+import { createPrivateKey, createPublicKey, type JsonWebKeyInput } from "node:crypto";
 
 /** A keyring file that cannot be read, written or used; the message names the file. */
 export class KeyringError extends Error {
@@ -181,6 +182,7 @@ export async function importKeyring(value: unknown): Promise<Keyring> {
     if (file.kind === "full" && !kek.privateKey) {
       throw new TypeError(`keks[${i}].privateKey is missing from a full keyring`);
     }
+    checkPoint(`keks[${i}]`, kek.publicKey, file.kind === "full" ? kek.privateKey : undefined);
     return {
       id: kek.id,
       publicKey: await importJwk(`keks[${i}].publicKey`, kek.publicKey, []),
@@ -203,6 +205,33 @@ export async function importTokenKey(
     "sign",
   ]);
   return { version, key };
+}
+
+/**
+ * Checks that `publicKey` is a point on P-256 (WebCrypto imports a JWK without that check, and
+ * an ECDH with a point off the curve fails, or leaks, later) and that `privateKey`, when given,
+ * is its private half. OpenSSL, through node:crypto, does the checking.
+ */
+function checkPoint(name: string, publicKey: unknown, privateKey: unknown): void {
+  let point: { x?: string | undefined; y?: string | undefined };
+  try {
+    const key = createPublicKey({ key: publicKey, format: "jwk" } as JsonWebKeyInput);
+    if (key.asymmetricKeyDetails?.namedCurve !== "prime256v1") throw new TypeError("not P-256");
+    point = key.export({ format: "jwk" });
+  } catch (error) {
+    throw new TypeError(`${name}.publicKey is not a point on the P-256 curve`, { cause: error });
+  }
+  if (privateKey === undefined) return;
+  let derived: { x?: string | undefined; y?: string | undefined };
+  try {
+    const key = createPrivateKey({ key: privateKey, format: "jwk" } as JsonWebKeyInput);
+    derived = createPublicKey(key).export({ format: "jwk" });
+  } catch (error) {
+    throw new TypeError(`${name}.privateKey is not a P-256 key`, { cause: error });
+  }
+  if (derived.x !== point.x || derived.y !== point.y) {
+    throw new TypeError(`${name}.privateKey does not belong to ${name}.publicKey`);
+  }
 }
 
 async function importJwk(name: string, jwk: unknown, usages: KeyUsage[]): Promise<CryptoKey> {
