@@ -5,6 +5,7 @@ import { reveal } from "./lib/cli/reveal.ts";
 import { run } from "./lib/cli/run.ts";
 import { seed } from "./lib/cli/seed.ts";
 import { ConfigError } from "./lib/config_error.ts";
+import { isPermanent } from "./lib/failure.ts";
 import { type Environment, ENVIRONMENT_VARIABLES } from "./lib/settings.ts";
 import { KeyringError } from "./lib/vault/keyring.ts";
 
@@ -91,7 +92,9 @@ function print(text: string, code = 0): number {
 function fail(error: unknown): number {
   const message = error instanceof Error ? error.message : String(error);
   console.error(`vaultline: ${message.split("\n")[0]}`);
-  return error instanceof ConfigError || error instanceof KeyringError ? 2 : 1;
+  const permanent = error instanceof ConfigError || error instanceof KeyringError ||
+    isPermanent(error);
+  return permanent ? 2 : 1;
 }
 
 /** The variables vaultline reads, and no others. */

@@ -75,7 +75,15 @@ Deno.test(`run --json drains the sample queue and prints its summary (${DATABASE
   const summary = summaryOf(result.stdout);
   assert.deepEqual(
     { ...summary, seconds: 0 },
-    { received: 100, inserted: 99, quarantined: 1, duplicates: 0, deleted: 100, seconds: 0 },
+    {
+      received: 100,
+      inserted: 99,
+      quarantined: 1,
+      duplicates: 0,
+      deleted: 100,
+      left: 0,
+      seconds: 0,
+    },
   );
   assert.ok(summary.seconds > 0 && summary.seconds < elapsed, `${summary.seconds}s of ${elapsed}s`);
   assert.deepEqual(await counts(setup.db), { rows: 99, distinct: 99, quarantined: 1 });

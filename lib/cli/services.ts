@@ -111,17 +111,27 @@ export function openQueue(settings: QueueSettings): SqsQueue {
 
 /**
  * Reads the keyring at `path` for a command that needs a `kind` keyring. A reveal needs the full
- * keyring; the ingest takes either, and says when it was given more than it needs.
+ * keyring; the ingest takes either, and says when it was given more than it needs. A keyring
+ * that fails validation is a `ConfigError`, naming `setting` when the path came from one.
  */
 export async function loadKeyring(
   path: string,
-  { kind, log }: { kind: "full" | "ingest"; log?: (line: string) => void },
+  { kind, log, setting }: {
+    kind: "full" | "ingest";
+    log?: (line: string) => void;
+    setting?: string | undefined;
+  },
 ): Promise<Keyring> {
   let keyring: Keyring;
   try {
     keyring = await readKeyring(path);
   } catch (error) {
-    if (error instanceof KeyringError) throw new ConfigError(error.message, { cause: error });
+    if (error instanceof KeyringError) {
+      const message = setting === undefined
+        ? error.message
+        : `Invalid ${setting}: ${error.message}`;
+      throw new ConfigError(message, { cause: error });
+    }
     throw error;
   }
   if (kind === "full" && keyring.kind !== "full") {

@@ -10,11 +10,32 @@ export type Transaction = postgres.TransactionSql;
 /** Seconds `closeDatabase` lets running queries finish before it drops their connections. */
 const CLOSE_TIMEOUT_SECONDS = 5;
 
-/** Opens a pool on `url`; connections are made on first use. `debug` sees every statement. */
+/**
+ * Server-side bounds of a session, so that the server ends what a client gave up on: a statement
+ * running longer than `statementTimeoutMs`, and a transaction left idle for `idleInTransactionMs`
+ * (with the locks it holds).
+ */
+export interface SessionLimits {
+  readonly statementTimeoutMs: number;
+  readonly idleInTransactionMs: number;
+}
+
+/**
+ * Opens a pool on `url`; connections are made on first use, with `limits` when given. `debug`
+ * sees every statement.
+ */
 export function connectDatabase(
   url: string,
-  options: { max?: number; debug?: (connection: number, query: string) => void } = {},
+  options: {
+    max?: number;
+    limits?: SessionLimits | undefined;
+    debug?: (connection: number, query: string) => void;
+  } = {},
 ): Database {
+  const limits = options.limits === undefined ? {} : {
+    statement_timeout: options.limits.statementTimeoutMs,
+    idle_in_transaction_session_timeout: options.limits.idleInTransactionMs,
+  };
   return postgres(url, {
     max: options.max ?? 4,
     ...(options.debug ? { debug: options.debug } : {}),
@@ -22,8 +43,16 @@ export function connectDatabase(
     transform: postgres.camel,
     connect_timeout: 10,
     onnotice: () => {},
-    connection: { application_name: "vaultline" },
+    // Sent as startup parameters: in force from the session's first statement.
+    connection: { application_name: "vaultline", ...limits },
   });
+}
+
+/** The database's character encoding, as Postgres names it (`UTF8`, `LATIN1`, ...). */
+export async function databaseEncoding(db: Database): Promise<string> {
+  const [row] = await db<{ encoding: string }[]>`
+    SELECT current_setting('server_encoding') AS encoding`;
+  return row?.encoding ?? "unknown";
 }
 
 /**
