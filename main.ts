@@ -1,6 +1,8 @@
 /** vaultline's command line: the table of commands, and errors mapped to exit codes. */
 import type { Command } from "./lib/cli/command.ts";
 import { keysInit } from "./lib/cli/keys_init.ts";
+import { quarantineList } from "./lib/cli/quarantine_list.ts";
+import { quarantineReplay } from "./lib/cli/quarantine_replay.ts";
 import { reveal } from "./lib/cli/reveal.ts";
 import { run } from "./lib/cli/run.ts";
 import { seed } from "./lib/cli/seed.ts";
@@ -10,7 +12,14 @@ import { type Environment, ENVIRONMENT_VARIABLES } from "./lib/settings.ts";
 import { KeyringError } from "./lib/vault/keyring.ts";
 
 /** Every command; adding one is a new file in `lib/cli/` and a line here. */
-export const COMMANDS: readonly Command[] = [run, reveal, keysInit, seed];
+export const COMMANDS: readonly Command[] = [
+  run,
+  reveal,
+  keysInit,
+  seed,
+  quarantineList,
+  quarantineReplay,
+];
 
 /** Runs the command line `args`; resolves to the process exit code. */
 export async function main(args: readonly string[], env: Environment): Promise<number> {
