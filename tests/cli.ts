@@ -83,3 +83,39 @@ export async function runDeno(
     stderr: decoder.decode(output.stderr),
   };
 }
+
+/** A running command whose output is collected as it comes, for a test to wait on. */
+export interface WatchedCli {
+  readonly child: Deno.ChildProcess;
+  /** What it printed so far. */
+  readonly output: { stdout: string; stderr: string };
+  /** Settles once it exited and its output is read. */
+  readonly finished: Promise<CliResult>;
+}
+
+/** Starts `deno run main.ts ...args` in the background, collecting its output as it comes. */
+export function watchCli(
+  args: readonly string[],
+  options: { env?: Record<string, string> } = {},
+): WatchedCli {
+  const child = spawnCli(args, options);
+  const output = { stdout: "", stderr: "" };
+  const collect = async (stream: ReadableStream<Uint8Array>, into: "stdout" | "stderr") => {
+    for await (const text of stream.pipeThrough(new TextDecoderStream())) output[into] += text;
+  };
+  const finished = Promise.all([
+    child.status,
+    collect(child.stdout, "stdout"),
+    collect(child.stderr, "stderr"),
+  ]).then(([status]) => ({ code: status.code, ...output }));
+  return { child, output, finished };
+}
+
+/** Kills `child` with SIGKILL unless it already exited. */
+export function killQuietly(child: Deno.ChildProcess): void {
+  try {
+    child.kill("SIGKILL");
+  } catch {
+    // It already exited.
+  }
+}

@@ -58,8 +58,8 @@ export interface IngestOptions {
   readonly onEvent?: ((event: IngestEvent) => void) | undefined;
 }
 
-/** The default byte budget of messages held: 32 MiB of bodies, at most 128 of SQS's largest. */
-export const DEFAULT_IN_FLIGHT_BYTES = 32 * 1024 * 1024;
+/** The default byte budget of messages held: 8 MiB of bodies, 32 of SQS's largest. */
+export const DEFAULT_IN_FLIGHT_BYTES = 8 * 1024 * 1024;
 
 /** The default time a stop may take: well under Kubernetes' 30 s grace period. */
 export const DEFAULT_STOP_TIMEOUT_SECONDS = 10;
