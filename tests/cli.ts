@@ -36,14 +36,25 @@ export async function runCli(
   return await runDeno(["run", ...PERMISSIONS, main, ...args], options);
 }
 
-/** Starts `deno run main.ts ...args` in the background, its output piped. */
+/**
+ * Starts `deno run main.ts ...args` in the background, its output piped; under `wrapper` (a
+ * command and its arguments, such as `/usr/bin/time`) when given.
+ */
 export function spawnCli(
   args: readonly string[],
-  options: { env?: Record<string, string> } = {},
+  options: { env?: Record<string, string>; wrapper?: readonly string[] } = {},
 ): Deno.ChildProcess {
   const main = new URL("main.ts", ROOT).pathname;
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMISSIONS, main, ...args],
+  const [command = Deno.execPath(), ...prefix] = options.wrapper ?? [];
+  return new Deno.Command(command, {
+    args: [
+      ...prefix,
+      ...(options.wrapper ? [Deno.execPath()] : []),
+      "run",
+      ...PERMISSIONS,
+      main,
+      ...args,
+    ],
     cwd: ROOT,
     env: cleanEnv(options.env),
     clearEnv: true,
@@ -96,7 +107,7 @@ export interface WatchedCli {
 /** Starts `deno run main.ts ...args` in the background, collecting its output as it comes. */
 export function watchCli(
   args: readonly string[],
-  options: { env?: Record<string, string> } = {},
+  options: { env?: Record<string, string>; wrapper?: readonly string[] } = {},
 ): WatchedCli {
   const child = spawnCli(args, options);
   const output = { stdout: "", stderr: "" };

@@ -115,7 +115,7 @@ Deno.test("run's options: --keyring overrides VAULT_KEYRING, and each option is 
       defaults.maxInFlightBytes,
       defaults.verbose,
     ],
-    [60, 60, 10, 32 * 1024 * 1024, false],
+    [60, 60, 10, 8 * 1024 * 1024, false],
   );
 });
 

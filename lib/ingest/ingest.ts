@@ -120,38 +120,43 @@ export async function ingest(parts: IngestParts, options: IngestOptions): Promis
   const writer = new BatchWriter({ connect: parts.connect, vault: parts.vault, clock, emit }, {
     timeoutMs: (options.writeTimeoutSeconds ?? 60) * 1000,
   });
+  let seconds: number;
   try {
-    const receiving = receiveMessages({ ...edges, batcher, fail }, {
-      concurrency: options.concurrency,
-      visibilitySeconds,
-      untilEmpty: options.untilEmpty,
-      maxMessages: options.maxMessages ?? Infinity,
-      stop,
-    }).finally(() => batcher.close());
     try {
-      for (let batch; !halt.signal.aborted && (batch = await batcher.next()) !== undefined;) {
-        const outcome = await writer.write(batch, { signal: halt.signal });
-        inFlight.markWritten(outcome.written);
-        deleter.delete(outcome.written);
-        // Left to the queue: it delivers them again after their visibility timeout.
-        inFlight.release(outcome.unwritable);
+      const receiving = receiveMessages({ ...edges, batcher, fail }, {
+        concurrency: options.concurrency,
+        visibilitySeconds,
+        untilEmpty: options.untilEmpty,
+        maxMessages: options.maxMessages ?? Infinity,
+        stop,
+      }).finally(() => batcher.close());
+      try {
+        for (let batch; !halt.signal.aborted && (batch = await batcher.next()) !== undefined;) {
+          const outcome = await writer.write(batch, { signal: halt.signal });
+          inFlight.markWritten(outcome.written);
+          deleter.delete(outcome.written);
+          // Left to the queue: it delivers them again after their visibility timeout.
+          inFlight.release(outcome.unwritable);
+        }
+      } catch (error) {
+        if (!(error instanceof WriteHalted)) fail(error);
       }
-    } catch (error) {
-      if (!(error instanceof WriteHalted)) fail(error);
+      stop.abort();
+      await receiving;
+    } finally {
+      await deleter.settled();
+      beating.abort();
+      await beat;
+      await returnToQueue(parts.queue, inFlight, { clock, emit });
+      deadline.abort();
+      options.signal?.removeEventListener("abort", onAbort);
     }
-    stop.abort();
-    await receiving;
+    seconds = (clock.now() - started) / 1000;
   } finally {
-    await deleter.settled();
-    beating.abort();
-    await beat;
-    await returnToQueue(parts.queue, inFlight, { clock, emit });
-    deadline.abort();
-    options.signal?.removeEventListener("abort", onAbort);
     await writer.close();
   }
   if (fatal) throw fatal.error;
-  const summary = { ...counts, seconds: (clock.now() - started) / 1000 };
+  const summary = { ...counts, seconds };
   emit({ type: "stopped", summary });
   return summary;
 }
