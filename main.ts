@@ -6,6 +6,7 @@ import { quarantineReplay } from "./lib/cli/quarantine_replay.ts";
 import { reveal } from "./lib/cli/reveal.ts";
 import { run } from "./lib/cli/run.ts";
 import { seed } from "./lib/cli/seed.ts";
+import { soak } from "./lib/cli/soak.ts";
 import { ConfigError } from "./lib/config_error.ts";
 import { isPermanent } from "./lib/failure.ts";
 import { type Environment, ENVIRONMENT_VARIABLES } from "./lib/settings.ts";
@@ -19,6 +20,7 @@ export const COMMANDS: readonly Command[] = [
   seed,
   quarantineList,
   quarantineReplay,
+  soak,
 ];
 
 /** Runs the command line `args`; resolves to the process exit code. */
