@@ -9,7 +9,7 @@ import { migrate } from "../lib/store/migrate.ts";
 import { FakeClock } from "./fake_clock.ts";
 import { countRows, DATABASE_KIND, holdTableLock, TestDatabase } from "./test_database.ts";
 import { freshKeys, sampleMessages } from "./vault_fixture.ts";
-import { waitFor, within } from "./wait.ts";
+import { delay, waitFor, within } from "./wait.ts";
 
 /** A loopback port nothing listens on: connections to it are refused at once. */
 function closedPort(): number {
@@ -248,3 +248,23 @@ if (DATABASE_KIND === "Postgres") {
     assert.ok(!/0x[0-9a-f]{2}/.test(reported), "an event quotes the value's bytes");
   });
 }
+
+Deno.test(`BatchWriter keeps the process alive when postgres.js flushes a write to a socket it dropped (${DATABASE_KIND})`, async () => {
+  await using setup = await writerSetup();
+  const { writer } = poisonWriter(setup);
+  await using _ = writer;
+  // What postgres.js 3.4.9 throws from a timer after a pool ended mid-reconnect.
+  const error = new TypeError("Cannot read properties of null (reading 'write')");
+  error.stack = `${error.message}\n    at Immediate.nextWrite ` +
+    "(file:///root/.cache/deno/npm/registry.npmjs.org/postgres/3.4.9/src/connection.js:255:22)";
+  const thrown = new Promise<void>((resolve) =>
+    setTimeout(() => {
+      resolve();
+      throw error;
+    }, 0)
+  );
+  await thrown;
+  await delay(10);
+  const outcome = await within("a write after it", writer.write(setup.batch.slice(0, 10)));
+  assert.equal(outcome.written.length, 10);
+});

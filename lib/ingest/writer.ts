@@ -60,6 +60,7 @@ export class BatchWriter implements AsyncDisposable {
     this.#db = parts.connect();
     if (openWriters++ === 0) {
       globalThis.addEventListener("unhandledrejection", ignoreDroppedConnection);
+      globalThis.addEventListener("error", ignoreDroppedSocketWrite);
     }
   }
 
@@ -82,6 +83,7 @@ export class BatchWriter implements AsyncDisposable {
     } finally {
       if (--openWriters === 0) {
         globalThis.removeEventListener("unhandledrejection", ignoreDroppedConnection);
+        globalThis.removeEventListener("error", ignoreDroppedSocketWrite);
       }
     }
   }
@@ -249,6 +251,21 @@ let openWriters = 0;
  */
 function ignoreDroppedConnection(event: PromiseRejectionEvent): void {
   if ((event.reason as { code?: unknown } | null)?.code === "CONNECTION_DESTROYED") {
+    event.preventDefault();
+  }
+}
+
+/**
+ * postgres.js 3.4.9 can flush a write from a timer after it dropped the connection's socket (a
+ * pool ended while a connection reconnects): a TypeError thrown from a timer, which would end the
+ * process. The pool is gone already; its query, if it was not, is abandoned at the write timeout.
+ */
+function ignoreDroppedSocketWrite(event: ErrorEvent): void {
+  const error = event.error;
+  if (
+    error instanceof TypeError && error.message.includes("reading 'write'") &&
+    /\/postgres\/[\d.]+\/src\/connection\.js/.test(error.stack ?? "")
+  ) {
     event.preventDefault();
   }
 }
