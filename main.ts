@@ -27,7 +27,7 @@ export const COMMANDS: readonly Command[] = [
 export async function main(args: readonly string[], env: Environment): Promise<number> {
   const command = findCommand(args);
   const rest = args.slice(command ? command.name.split(" ").length : 1);
-  const help = rest.includes("--help") || rest.includes("-h");
+  const help = (command ? rest : args).some((arg) => arg === "--help" || arg === "-h");
   if (!command) {
     if (args.length === 0 || help || args[0] === "help") return print(usage());
     const group = COMMANDS.filter((c) => c.name.startsWith(`${args[0]} `));

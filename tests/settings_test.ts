@@ -227,6 +227,8 @@ Deno.test("main() lists every command and prints each one's help", async () => {
   const log = console.log;
   console.log = (text: string) => printed.push(text);
   try {
+    assert.equal(await main(["--help"], {}), 0, "the hint of an unknown command works");
+    printed.length = 0;
     assert.equal(await main([], {}), 0);
     for (const command of COMMANDS) {
       const lines = printed[0]!.split("\n");

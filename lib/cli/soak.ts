@@ -29,7 +29,7 @@ const CHUNK = 10_000;
 
 export const soak = defineCommand<SoakOptions>({
   name: "soak",
-  summary: "Drain generated messages for a long while; print throughput over time and peak memory",
+  summary: "Drain generated messages at length: throughput over time, peak memory",
   help: `Usage: vaultline soak [--count N] [--batch-size N] [--concurrency N] [--seed N]
                      [--report-every SECONDS]
 
