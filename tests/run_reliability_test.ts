@@ -130,7 +130,8 @@ Deno.test(`SIGTERM while the database is away exits within the stop timeout and 
     run.child.kill("SIGTERM");
     const result = await within("the ingest to exit after SIGTERM", run.finished, 15_000);
     const seconds = (performance.now() - signalled) / 1000;
-    assert.ok(seconds < 2 + 3, `exited ${seconds.toFixed(1)}s after SIGTERM`);
+    // The stop timeout, then at most 2 s to return what is held, and the exit.
+    assert.ok(seconds < 2 + 4, `exited ${seconds.toFixed(1)}s after SIGTERM`);
     assert.equal(result.code, 1, result.stderr);
     const summary = summaryOf(result.stdout);
     assert.ok(summary.left > 0, "nothing was left in flight");
