@@ -4,6 +4,7 @@
  * and device_id of the input, in the clear and as hex.
  */
 import assert from "node:assert/strict";
+import type { Database } from "../lib/store/database.ts";
 import { canonicalize } from "../lib/vault/token.ts";
 import { runCli } from "./cli.ts";
 import { processSetup, QUEUE, summaryOf } from "./run_fixture.ts";
@@ -140,7 +141,7 @@ function leaks(text: string, values: readonly { field: "ip" | "device_id"; value
 }
 
 /** The whole database as text: `pg_dump` on a real server, each table as JSON on PGlite. */
-async function dumpDatabase(url: string, db: Awaited<ReturnType<typeof processSetup>>["db"]) {
+async function dumpDatabase(url: string, db: Database): Promise<string> {
   if (DATABASE_KIND === "Postgres") {
     const output = await new Deno.Command("pg_dump", { args: ["--no-owner", url] }).output();
     assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));

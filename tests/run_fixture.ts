@@ -1,5 +1,6 @@
 /** What a test of the command needs: a database, an SQS emulator with the queue, keyring files. */
 import type { IngestSummary } from "../lib/ingest/events.ts";
+import type { SqsQueue } from "../lib/queue/sqs_queue.ts";
 import { EmbeddedSqs } from "../lib/sandbox/embedded_sqs.ts";
 import type { Database } from "../lib/store/database.ts";
 import { migrate } from "../lib/store/migrate.ts";
@@ -9,11 +10,29 @@ import { TestDatabase } from "./test_database.ts";
 /** The queue every command test drains. */
 export const QUEUE = "login-queue";
 
+/** What `processSetup` made; disposing it frees all of it. */
+export interface ProcessSetup extends AsyncDisposable {
+  readonly database: TestDatabase;
+  readonly sqs: EmbeddedSqs;
+  /** A client of the queue, for the test's own checks. */
+  readonly queue: SqsQueue;
+  readonly queueUrl: string;
+  /** A pool on the database, for the test's own checks. */
+  readonly db: Database;
+  /** The command's environment; SQS or the database may be reached through a proxy. */
+  readonly env: (sqsEndpoint?: string, databaseUrl?: string) => Record<string, string>;
+  readonly keyrings: { readonly full: string; readonly ingest: string };
+  /** A temporary directory, removed at the end. */
+  readonly dir: string;
+  /** Sends `bodies` to the queue directly. */
+  readonly send: (bodies: readonly string[]) => void;
+}
+
 /**
  * A migrated test database, an emulator with the queue, a full and an ingest keyring file, and
  * the ingest's environment (`env(endpoint)` reaches SQS through another endpoint, a proxy).
  */
-export async function processSetup() {
+export async function processSetup(): Promise<ProcessSetup> {
   const database = await TestDatabase.create();
   const sqs = await EmbeddedSqs.start();
   const queueUrl = sqs.createQueue(QUEUE);

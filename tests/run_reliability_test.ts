@@ -7,13 +7,13 @@ import assert from "node:assert/strict";
 import { generateLogins } from "../lib/sandbox/generate_logins.ts";
 import { createKeyrings } from "../lib/vault/keyring.ts";
 import { type CliResult, finished, killQuietly, runCli, spawnCli, watchCli } from "./cli.ts";
-import { counts, processSetup, summaryOf } from "./run_fixture.ts";
+import { counts, type ProcessSetup, processSetup, summaryOf } from "./run_fixture.ts";
 import { refuseDeletes, SqsProxy } from "./sqs_proxy.ts";
 import { TcpProxy } from "./tcp_proxy.ts";
 import { countWritten, DATABASE_KIND, holdTableLock, TestDatabase } from "./test_database.ts";
 import { testRandom, waitFor, within } from "./wait.ts";
 
-type Setup = Awaited<ReturnType<typeof processSetup>>;
+type Setup = ProcessSetup;
 
 /** A database URL that reaches `setup`'s database through `proxy`. */
 function through(proxy: TcpProxy, url: string): string {

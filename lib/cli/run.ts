@@ -12,9 +12,9 @@ import {
 import { closeDatabase, connectDatabase } from "../store/database.ts";
 import { anyIpToken } from "../store/user_logins.ts";
 import { dataKeySource } from "../vault/envelope.ts";
+import type { Keyring } from "../vault/keyring.ts";
 import { asString, defineCommand, parseInteger, parseOptions } from "./command.ts";
 import { progressLine } from "./progress_line.ts";
-import type { Keyring } from "../vault/keyring.ts";
 import { type IngestServices, loadKeyring, openIngestServices } from "./services.ts";
 
 /** What `run` was asked to do. */

@@ -3,7 +3,12 @@
  * record rules, and the ones that now pass written to `user_logins` once, their quarantine rows
  * removed in the same transaction. The rest stay. Every page is audited before it is decrypted.
  */
-import { isRejection, type ParsedLogin, parseMessage } from "../record/parse_message.ts";
+import {
+  type InboundMessage,
+  isRejection,
+  type ParsedLogin,
+  parseMessage,
+} from "../record/parse_message.ts";
 import type { Database } from "../store/database.ts";
 import { classifyDatabaseError } from "../store/database_error.ts";
 import {
@@ -14,8 +19,7 @@ import {
 } from "../store/quarantine.ts";
 import type { Keyring } from "../vault/keyring.ts";
 import { openQuarantined } from "../vault/open_quarantined.ts";
-import type { IngestVault } from "./seal_batch.ts";
-import { sealBatch } from "./seal_batch.ts";
+import { type IngestVault, sealBatch } from "./seal_batch.ts";
 
 /** What a replay did. */
 export interface ReplaySummary {
@@ -97,6 +101,6 @@ async function writeLogins(
 }
 
 /** The message as the queue delivered it, with the send time it had (or its quarantine time). */
-function inbound(entry: QuarantinedEntry, body: string) {
+function inbound(entry: QuarantinedEntry, body: string): InboundMessage {
   return { messageId: entry.messageId, body, sentAt: entry.sentAt ?? entry.receivedAt };
 }
