@@ -11,10 +11,14 @@ import { keysList } from "./lib/cli/keys_list.ts";
 import { keysRetire } from "./lib/cli/keys_retire.ts";
 import { keysRewrap } from "./lib/cli/keys_rewrap.ts";
 import { keysRotate } from "./lib/cli/keys_rotate.ts";
+import { quarantineList } from "./lib/cli/quarantine_list.ts";
+import { quarantineReplay } from "./lib/cli/quarantine_replay.ts";
 import { reveal } from "./lib/cli/reveal.ts";
 import { run } from "./lib/cli/run.ts";
 import { seed } from "./lib/cli/seed.ts";
+import { soak } from "./lib/cli/soak.ts";
 import { ConfigError } from "./lib/config_error.ts";
+import { isPermanent } from "./lib/failure.ts";
 import { type Environment, ENVIRONMENT_VARIABLES } from "./lib/settings.ts";
 import { KeyringError } from "./lib/vault/keyring.ts";
 
@@ -32,6 +36,9 @@ export const COMMANDS: readonly Command[] = [
   keysRetire,
   keysList,
   seed,
+  quarantineList,
+  quarantineReplay,
+  soak,
   archive,
   archiveRestore,
 ];
@@ -40,7 +47,7 @@ export const COMMANDS: readonly Command[] = [
 export async function main(args: readonly string[], env: Environment): Promise<number> {
   const command = findCommand(args);
   const rest = args.slice(command ? command.name.split(" ").length : 1);
-  const help = rest.includes("--help") || rest.includes("-h");
+  const help = (command ? rest : args).some((arg) => arg === "--help" || arg === "-h");
   if (!command) {
     if (args.length === 0 || help || args[0] === "help") return print(usage());
     const group = COMMANDS.filter((c) => c.name.startsWith(`${args[0]} `));
@@ -122,7 +129,9 @@ function print(text: string, code = 0): number {
 function fail(error: unknown): number {
   const message = error instanceof Error ? error.message : String(error);
   console.error(`vaultline: ${message.split("\n")[0]}`);
-  return error instanceof ConfigError || error instanceof KeyringError ? 2 : 1;
+  const permanent = error instanceof ConfigError || error instanceof KeyringError ||
+    isPermanent(error);
+  return permanent ? 2 : 1;
 }
 
 /** The variables vaultline reads, and no others. */

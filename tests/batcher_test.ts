@@ -3,11 +3,11 @@ import { Batcher } from "../lib/ingest/batcher.ts";
 import type { QueueMessage } from "../lib/queue/sqs_queue.ts";
 import { FakeClock } from "./fake_clock.ts";
 
-function messages(from: number, count: number): QueueMessage[] {
+function messages(from: number, count: number, bytes = 2): QueueMessage[] {
   return Array.from({ length: count }, (_, i) => ({
     messageId: `m-${from + i}`,
     receiptHandle: `r-${from + i}`,
-    body: "{}",
+    body: "x".repeat(bytes),
     sentAt: new Date(0),
   }));
 }
@@ -50,4 +50,15 @@ Deno.test("Batcher after close hands out what is left, then undefined", async ()
   assert.equal(await batcher.next(), undefined);
   assert.equal(await ended, undefined, "a waiting next() ends at close");
   assert.equal(clock.pending, 0, "no sleep is left behind");
+});
+
+Deno.test("Batcher cuts a batch at its byte bound, and hands out a message larger than it alone", async () => {
+  const clock = new FakeClock();
+  const batcher = new Batcher({ size: 100, maxBytes: 1000, waitMs: 60_000, clock });
+  batcher.push(messages(0, 3, 400));
+  assert.deepEqual(ids(await batcher.next()), ["m-0", "m-1"], "two of 400 bytes fit in 1000");
+  batcher.push(messages(3, 1, 5000));
+  assert.deepEqual(ids(await batcher.next()), ["m-2"]);
+  assert.deepEqual(ids(await batcher.next()), ["m-3"], "a message over the bound goes alone");
+  assert.equal(clock.sleeps.length, 0, "a batch full by bytes waits for nothing");
 });

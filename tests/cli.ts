@@ -36,14 +36,25 @@ export async function runCli(
   return await runDeno(["run", ...PERMISSIONS, main, ...args], options);
 }
 
-/** Starts `deno run main.ts ...args` in the background, its output piped. */
+/**
+ * Starts `deno run main.ts ...args` in the background, its output piped; under `wrapper` (a
+ * command and its arguments, such as `/usr/bin/time`) when given.
+ */
 export function spawnCli(
   args: readonly string[],
-  options: { env?: Record<string, string> } = {},
+  options: { env?: Record<string, string>; wrapper?: readonly string[] } = {},
 ): Deno.ChildProcess {
   const main = new URL("main.ts", ROOT).pathname;
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMISSIONS, main, ...args],
+  const [command = Deno.execPath(), ...prefix] = options.wrapper ?? [];
+  return new Deno.Command(command, {
+    args: [
+      ...prefix,
+      ...(options.wrapper ? [Deno.execPath()] : []),
+      "run",
+      ...PERMISSIONS,
+      main,
+      ...args,
+    ],
     cwd: ROOT,
     env: cleanEnv(options.env),
     clearEnv: true,
@@ -94,4 +105,40 @@ export async function runDeno(
     stdout: decoder.decode(output.stdout),
     stderr: decoder.decode(output.stderr),
   };
+}
+
+/** A running command whose output is collected as it comes, for a test to wait on. */
+export interface WatchedCli {
+  readonly child: Deno.ChildProcess;
+  /** What it printed so far. */
+  readonly output: { stdout: string; stderr: string };
+  /** Settles once it exited and its output is read. */
+  readonly finished: Promise<CliResult>;
+}
+
+/** Starts `deno run main.ts ...args` in the background, collecting its output as it comes. */
+export function watchCli(
+  args: readonly string[],
+  options: { env?: Record<string, string>; wrapper?: readonly string[] } = {},
+): WatchedCli {
+  const child = spawnCli(args, options);
+  const output = { stdout: "", stderr: "" };
+  const collect = async (stream: ReadableStream<Uint8Array>, into: "stdout" | "stderr") => {
+    for await (const text of stream.pipeThrough(new TextDecoderStream())) output[into] += text;
+  };
+  const finished = Promise.all([
+    child.status,
+    collect(child.stdout, "stdout"),
+    collect(child.stderr, "stderr"),
+  ]).then(([status]) => ({ code: status.code, ...output }));
+  return { child, output, finished };
+}
+
+/** Kills `child` with SIGKILL unless it already exited. */
+export function killQuietly(child: Deno.ChildProcess): void {
+  try {
+    child.kill("SIGKILL");
+  } catch {
+    // It already exited.
+  }
 }

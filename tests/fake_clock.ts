@@ -39,6 +39,26 @@ export class FakeClock implements Clock {
     return this.#timers.length;
   }
 
+  /**
+   * Settles like `work`, moving time to the next sleep due within `horizonMs` whenever one is
+   * pending: retries and backoffs pass at once while the database and queue take their real time.
+   * Sleeps further off (a write's deadline) are left alone.
+   */
+  async drive<T>(
+    work: Promise<T>,
+    { horizonMs = 60_000 }: { horizonMs?: number } = {},
+  ): Promise<T> {
+    let done = false;
+    const settled = work.finally(() => (done = true));
+    settled.catch(() => {});
+    while (!done) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      const next = Math.min(...this.#timers.map((t) => t.at)) - this.#now;
+      if (!done && next <= horizonMs) await this.advance(Math.max(0, next));
+    }
+    return await settled;
+  }
+
   /** Moves time forward by `ms`, waking the sleeps that are due, and lets them run. */
   async advance(ms: number): Promise<void> {
     this.#now += ms;

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { isPermanent } from "../lib/failure.ts";
 import type { IngestEvent } from "../lib/ingest/events.ts";
 import { ingest, type IngestOptions } from "../lib/ingest/ingest.ts";
 import { SqsQueue } from "../lib/queue/sqs_queue.ts";
@@ -58,7 +59,15 @@ Deno.test(`ingest() drains the sample queue: 99 rows, 1 quarantined, queue empty
   const elapsed = (performance.now() - started) / 1000;
   assert.deepEqual(
     { ...summary, seconds: 0 },
-    { received: 100, inserted: 99, quarantined: 1, duplicates: 0, deleted: 100, seconds: 0 },
+    {
+      received: 100,
+      inserted: 99,
+      quarantined: 1,
+      duplicates: 0,
+      deleted: 100,
+      left: 0,
+      seconds: 0,
+    },
   );
   assert.ok(
     summary.seconds > 0 && summary.seconds <= elapsed,
@@ -93,6 +102,7 @@ Deno.test(`ingest() drains the sample queue: 99 rows, 1 quarantined, queue empty
     quarantined: 0,
     duplicates: 0,
     deleted: 0,
+    left: 0,
     seconds: 0,
   });
   assert.equal(await countRows(setup.db, "user_logins"), 99);
@@ -275,5 +285,95 @@ Deno.test(`ingest() retries when SQS is unreachable and drains once it returns (
     assert.equal(await countWritten(setup.db), 500);
   } finally {
     queue.close();
+  }
+});
+
+Deno.test(`ingest() after its signal writes only until the stop timeout while the database is away, then returns what it holds to the queue (${DATABASE_KIND})`, async () => {
+  await using setup = await ingestSetup();
+  await using proxy = TcpProxy.start(Number(new URL(setup.database.url).port));
+  const url = new URL(setup.database.url);
+  url.port = String(proxy.port);
+  const sent = 1000;
+  await setup.queue.send(generateLogins(sent, { malformedShare: 0 }));
+  const events: IngestEvent[] = [];
+  const stop = new AbortController();
+  let cut: Promise<void> | undefined;
+  try {
+    const run = ingest({
+      queue: setup.queue,
+      connect: () => connectDatabase(url.href, { max: 2 }),
+      vault: setup.vault,
+    }, {
+      ...QUICK,
+      concurrency: 2,
+      batchSize: 100,
+      visibilitySeconds: 30,
+      stopTimeoutSeconds: 1,
+      untilEmpty: false,
+      signal: stop.signal,
+      onEvent: (event) => {
+        events.push(event);
+        if (!cut && event.type === "batchWritten") cut = proxy.cut();
+      },
+    });
+    await waitFor(
+      "a write retry while the database is away",
+      () => events.some((e) => e.type === "retry" && e.stage === "write"),
+    );
+    const stopped = performance.now();
+    stop.abort();
+    const summary = await within("the ingest to stop", run, 10_000);
+    const seconds = (performance.now() - stopped) / 1000;
+    assert.ok(seconds < 1 + 3, `stopped ${seconds.toFixed(1)}s after the signal`);
+    assert.ok(summary.left > 0, "nothing was left: the cut came too late");
+    const left = events.find((e) => e.type === "left");
+    assert.ok(left?.type === "left" && left.count === summary.left);
+    assert.ok(left.written < left.count, "every message left was written");
+    // What was not deleted is visible again at once, not after its 30 s visibility timeout; only
+    // what the receives cut short by the stop had taken stays hidden until then.
+    const depth = await setup.queue.depth();
+    assert.equal(depth.visible + depth.inFlight, sent - summary.deleted);
+    assert.ok(depth.inFlight <= 2 * 10, `${depth.inFlight} messages still hidden`);
+    assert.ok(depth.visible >= summary.left, `${depth.visible} visible of ${summary.left} left`);
+    const committed = await countWritten(setup.db);
+    assert.ok(committed >= summary.deleted, "a message was deleted before it was committed");
+  } finally {
+    proxy.restore();
+  }
+});
+
+Deno.test(`ingest() ends at once on a queue that does not exist, naming SQS_QUEUE_URL (${DATABASE_KIND})`, async () => {
+  await using setup = await ingestSetup();
+  const missing = new SqsQueue(setup.queue.url.replace(/login-queue$/, "no-such-queue"), {
+    region: "us-east-1",
+    endpoint: setup.sqs.endpoint,
+    credentials: { accessKeyId: "x", secretAccessKey: "x" },
+  });
+  const events: IngestEvent[] = [];
+  try {
+    await assert.rejects(
+      within(
+        "the ingest to give up",
+        ingest({ queue: missing, connect: setup.connect, vault: setup.vault }, {
+          ...QUICK,
+          concurrency: 2,
+          batchSize: 10,
+          untilEmpty: false,
+          onEvent: (event) => events.push(event),
+        }),
+        10_000,
+      ),
+      (error: Error) => {
+        assert.ok(isPermanent(error), String(error));
+        assert.match(
+          error.message,
+          /^Cannot use SQS_QUEUE_URL "[^"]*no-such-queue": the queue does not exist \(/,
+        );
+        return true;
+      },
+    );
+    assert.deepEqual(events.filter((e) => e.type === "retry"), [], "a permanent error was retried");
+  } finally {
+    missing.close();
   }
 });

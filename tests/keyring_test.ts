@@ -58,7 +58,13 @@ Deno.test("writeKeyrings() refuses to overwrite a file", async () => {
 Deno.test("readKeyring() names the file and the problem", async (t) => {
   const dir = await Deno.makeTempDir();
   try {
-    const { full } = await createKeyrings();
+    const { full, ingest } = await createKeyrings();
+    const other = await createKeyrings();
+    const kek = ingest.keks[0];
+    assert.ok(kek && "publicKey" in kek, "the new keyring's KEK is a file KEK");
+    const otherKek = other.full.keks[0];
+    assert.ok(otherKek && "privateKey" in otherKek, "the other keyring's KEK is a file KEK");
+    const otherPrivateKey = otherKek.privateKey;
     const cases: [string, string | undefined, RegExp][] = [
       ["missing", undefined, /file not found$/],
       ["not JSON", "{", /file is not valid JSON$/],
@@ -76,7 +82,31 @@ Deno.test("readKeyring() names the file and the problem", async (t) => {
       [
         "a broken public key",
         JSON.stringify({ ...full, keks: [{ ...full.keks[0], publicKey: { kty: "EC" } }] }),
-        /publicKey is not a P-256 key/,
+        /keks\[0\]\.publicKey is not a point on the P-256 curve$/,
+      ],
+      [
+        "a public key off the curve, which WebCrypto alone would import",
+        JSON.stringify({
+          ...ingest,
+          keks: [{ ...kek, publicKey: { ...kek.publicKey, y: kek.publicKey.x } }],
+        }),
+        /keks\[0\]\.publicKey is not a point on the P-256 curve$/,
+      ],
+      [
+        "a public key on another curve",
+        JSON.stringify({
+          ...ingest,
+          keks: [{ ...kek, publicKey: { ...kek.publicKey, crv: "P-384" } }],
+        }),
+        /keks\[0\]\.publicKey is not a point on the P-256 curve$/,
+      ],
+      [
+        "a private key of another pair",
+        JSON.stringify({
+          ...full,
+          keks: [{ ...full.keks[0], privateKey: otherPrivateKey }],
+        }),
+        /keks\[0\]\.privateKey does not belong to keks\[0\]\.publicKey$/,
       ],
     ];
     for (const [name, content, pattern] of cases) {

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import type { IngestEvent } from "../lib/ingest/events.ts";
 import { PartitionKeeper } from "../lib/ingest/partition_keeper.ts";
-import { sealBatch } from "../lib/ingest/seal_batch.ts";
 import { parseMessage } from "../lib/record/parse_message.ts";
 import { EmbeddedSqs } from "../lib/sandbox/embedded_sqs.ts";
 import { connectDatabase, type Database } from "../lib/store/database.ts";
@@ -14,7 +13,7 @@ import {
 } from "../lib/store/partitions.ts";
 import { FakeClock } from "./fake_clock.ts";
 import { countRows, DATABASE_KIND, TestDatabase } from "./test_database.ts";
-import { freshKeys, sampleBodies, sealAndWrite } from "./vault_fixture.ts";
+import { freshKeys, sampleBodies, sampleMessages, sealAndWrite } from "./vault_fixture.ts";
 import { within } from "./wait.ts";
 
 /** The rows of `table` as `message_id create_date`, sorted. */
@@ -79,11 +78,10 @@ Deno.test(`PartitionKeeper makes the upcoming months at start, then each new mon
     emit: (event) => events.push(event),
   });
   await keeper.ensureUpcoming();
-  const { vault } = await freshKeys();
-  const batch = async (sentAt: string) => (await sealBatch(sample(sentAt), vault)).logins;
-  await keeper.ensureFor(await batch("2032-03-11T00:00:00Z"));
-  await keeper.ensureFor(await batch("2032-07-01T00:00:00Z"));
-  await keeper.ensureFor(await batch("2032-07-02T00:00:00Z"));
+  const batch = (sentAt: string) => sampleMessages(new Date(sentAt));
+  await keeper.ensureFor(batch("2032-03-11T00:00:00Z"));
+  await keeper.ensureFor(batch("2032-07-01T00:00:00Z"));
+  await keeper.ensureFor(batch("2032-07-02T00:00:00Z"));
   assert.deepEqual(events, [
     { type: "partitionsCreated", months: ["2032-03", "2032-04"] },
     { type: "partitionsCreated", months: ["2032-07", "2032-08"] },

@@ -1,69 +1,12 @@
 import assert from "node:assert/strict";
-import type { IngestSummary } from "../lib/ingest/events.ts";
 import { isRejection, parseMessage } from "../lib/record/parse_message.ts";
-import { EmbeddedSqs } from "../lib/sandbox/embedded_sqs.ts";
 import { generateLogins, seededRandom } from "../lib/sandbox/generate_logins.ts";
-import type { Database } from "../lib/store/database.ts";
-import { migrate } from "../lib/store/migrate.ts";
-import { createKeyrings, writeKeyrings } from "../lib/vault/keyring.ts";
 import { finished, runCli, runDeno, spawnCli } from "./cli.ts";
+import { counts, processSetup, summaryOf } from "./run_fixture.ts";
 import { SqsProxy } from "./sqs_proxy.ts";
-import { countWritten, DATABASE_KIND, TestDatabase } from "./test_database.ts";
+import { countWritten, DATABASE_KIND } from "./test_database.ts";
 import { sampleBodies } from "./vault_fixture.ts";
 import { delay, testRandom, waitFor, within } from "./wait.ts";
-
-const QUEUE = "login-queue";
-
-/** A test database, an emulator with the queue, keyring files, and the ingest's environment. */
-async function processSetup() {
-  const database = await TestDatabase.create();
-  const sqs = await EmbeddedSqs.start();
-  const queueUrl = sqs.createQueue(QUEUE);
-  const queue = sqs.openQueue(QUEUE);
-  const dir = await Deno.makeTempDir();
-  const { full, ingest } = await createKeyrings();
-  await writeKeyrings([
-    { path: `${dir}/full.json`, file: full },
-    { path: `${dir}/ingest.json`, file: ingest },
-  ]);
-  const db = database.connect();
-  await migrate(db);
-  const env = (sqsEndpoint = sqs.endpoint): Record<string, string> => ({
-    DATABASE_URL: database.url,
-    SQS_QUEUE_URL: queueUrl,
-    SQS_ENDPOINT: sqsEndpoint,
-    VAULT_KEYRING: `${dir}/ingest.json`,
-    AWS_ACCESS_KEY_ID: "test",
-    AWS_SECRET_ACCESS_KEY: "test",
-  });
-  return {
-    sqs,
-    queue,
-    db,
-    env,
-    send: (bodies: readonly string[]) => bodies.forEach((body) => sqs.sendMessage(QUEUE, body)),
-    async [Symbol.asyncDispose]() {
-      queue.close();
-      await sqs.close();
-      await database[Symbol.asyncDispose]();
-      await Deno.remove(dir, { recursive: true });
-    },
-  };
-}
-
-async function counts(
-  db: Database,
-): Promise<{ rows: number; distinct: number; quarantined: number }> {
-  const [row] = await db<{ rows: number; distinct: number; quarantined: number }[]>`
-    SELECT (SELECT count(*)::int FROM user_logins) AS rows,
-           (SELECT count(DISTINCT message_id)::int FROM user_logins) AS distinct,
-           (SELECT count(*)::int FROM ingest_quarantine) AS quarantined`;
-  return row!;
-}
-
-function summaryOf(stdout: string): IngestSummary {
-  return JSON.parse(stdout.trim().split("\n").at(-1)!);
-}
 
 Deno.test(`run --json drains the sample queue and prints its summary (${DATABASE_KIND})`, async () => {
   await using setup = await processSetup();
@@ -75,7 +18,15 @@ Deno.test(`run --json drains the sample queue and prints its summary (${DATABASE
   const summary = summaryOf(result.stdout);
   assert.deepEqual(
     { ...summary, seconds: 0 },
-    { received: 100, inserted: 99, quarantined: 1, duplicates: 0, deleted: 100, seconds: 0 },
+    {
+      received: 100,
+      inserted: 99,
+      quarantined: 1,
+      duplicates: 0,
+      deleted: 100,
+      left: 0,
+      seconds: 0,
+    },
   );
   assert.ok(summary.seconds > 0 && summary.seconds < elapsed, `${summary.seconds}s of ${elapsed}s`);
   assert.deepEqual(await counts(setup.db), { rows: 99, distinct: 99, quarantined: 1 });

@@ -119,7 +119,14 @@ Deno.test("run's options: --keyring overrides VAULT_KEYRING, and each option is 
       "100",
       "--visibility-timeout",
       "5",
+      "--write-timeout",
+      "7",
+      "--stop-timeout",
+      "3",
+      "--max-in-flight-mib",
+      "16",
       "--json",
+      "--verbose",
     ],
     { ...REAL, AWS_REGION: "eu-west-1" },
   );
@@ -132,16 +139,29 @@ Deno.test("run's options: --keyring overrides VAULT_KEYRING, and each option is 
       options.concurrency,
       options.batchSize,
       options.visibilitySeconds,
+      options.writeTimeoutSeconds,
+      options.stopTimeoutSeconds,
+      options.maxInFlightBytes,
       options.json,
+      options.verbose,
     ],
-    [true, 10, 2, 100, 5, true],
+    [true, 10, 2, 100, 5, 7, 3, 16 * 1024 * 1024, true, true],
   );
   const defaults = run.parse([], REAL);
   assert.deepEqual(
     [defaults.untilEmpty, defaults.maxMessages, defaults.concurrency, defaults.batchSize],
     [false, undefined, 4, 500],
   );
-  assert.equal(defaults.visibilitySeconds, 60);
+  assert.deepEqual(
+    [
+      defaults.visibilitySeconds,
+      defaults.writeTimeoutSeconds,
+      defaults.stopTimeoutSeconds,
+      defaults.maxInFlightBytes,
+      defaults.verbose,
+    ],
+    [60, 60, 10, 8 * 1024 * 1024, false],
+  );
 });
 
 Deno.test("run in the sandbox drains until empty with the sandbox's ingest keyring", () => {
@@ -206,6 +226,16 @@ Deno.test("a bad or missing setting is refused with one line naming it", async (
       "a bad --concurrency",
       () => run.parse(["--concurrency", "two"], REAL),
       /^Invalid --concurrency "two"/,
+    ],
+    [
+      "a zero --stop-timeout",
+      () => run.parse(["--stop-timeout", "0"], REAL),
+      /^Invalid --stop-timeout "0": expected an integer from 1 to 3600/,
+    ],
+    [
+      "a bad --max-in-flight-mib",
+      () => run.parse(["--max-in-flight-mib", "0.5"], REAL),
+      /^Invalid --max-in-flight-mib "0\.5"/,
     ],
     ["an unknown option", () => run.parse(["--fast"], REAL), /^Invalid arguments: .*--fast/],
     ["reveal without a token", () => reveal.parse(["--reason", "r"], REAL), /^Missing --token/],
@@ -282,6 +312,8 @@ Deno.test("main() lists every command and prints each one's help", async () => {
   const log = console.log;
   console.log = (text: string) => printed.push(text);
   try {
+    assert.equal(await main(["--help"], {}), 0, "the hint of an unknown command works");
+    printed.length = 0;
     assert.equal(await main([], {}), 0);
     for (const command of COMMANDS) {
       const lines = printed[0]!.split("\n");

@@ -58,8 +58,10 @@ export function refuseDeletes(refuse: (receiptHandle: string) => boolean): Inter
   return async (action, body, forward) => {
     if (action !== "DeleteMessageBatch") return undefined;
     const entries = body.Entries as { Id: string; ReceiptHandle: string }[];
-    const failed = entries.filter((entry) => refuse(entry.ReceiptHandle));
-    const passed = entries.filter((entry) => !refuse(entry.ReceiptHandle));
+    // `refuse` is asked once per entry: it may decide differently the next time.
+    const refused = entries.map((entry) => refuse(entry.ReceiptHandle));
+    const failed = entries.filter((_, i) => refused[i]);
+    const passed = entries.filter((_, i) => !refused[i]);
     const successful = passed.length === 0
       ? []
       : (await (await forward({ ...body, Entries: passed })).json()).Successful ?? [];

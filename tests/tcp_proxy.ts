@@ -26,7 +26,7 @@ export class TcpProxy implements AsyncDisposable {
   async cut(): Promise<void> {
     this.#listener?.close();
     this.#listener = undefined;
-    for (const connection of this.#connections) connection.close();
+    for (const connection of this.#connections) closeQuietly(connection);
     this.#connections.clear();
     await this.#accepting;
     await Promise.all(this.#pipes);
@@ -68,17 +68,20 @@ export class TcpProxy implements AsyncDisposable {
         // Either side closed, or cut() closed both.
       } finally {
         for (const connection of [client, server]) {
-          if (connection && this.#connections.delete(connection)) {
-            try {
-              connection.close();
-            } catch {
-              // Already closed by a finished pipe.
-            }
-          }
+          if (connection && this.#connections.delete(connection)) closeQuietly(connection);
         }
       }
     })();
     this.#pipes.add(pipe);
     pipe.finally(() => this.#pipes.delete(pipe));
+  }
+}
+
+/** Closes `connection` unless a finished pipe already did. */
+function closeQuietly(connection: Deno.Conn): void {
+  try {
+    connection.close();
+  } catch {
+    // Already closed.
   }
 }

@@ -23,9 +23,13 @@ export class TestDatabase implements AsyncDisposable {
     this.#dispose = dispose;
   }
 
-  /** Creates an empty database. */
-  static async create(): Promise<TestDatabase> {
+  /**
+   * Creates an empty database; `encoding` (a real server only) gives it another encoding than
+   * UTF-8, with the C locale.
+   */
+  static async create({ encoding }: { encoding?: string } = {}): Promise<TestDatabase> {
     if (SERVER_URL === undefined) {
+      if (encoding !== undefined) throw new Error("Embedded PGlite databases are UTF-8 only");
       image ??= EmbeddedPostgres.start().then(async (fresh) => {
         try {
           return await fresh.dump();
@@ -39,7 +43,13 @@ export class TestDatabase implements AsyncDisposable {
     const name = `vaultline_test_${crypto.getRandomValues(new Uint8Array(6)).toHex()}`;
     const admin = postgres(SERVER_URL, { max: 1, onnotice: () => {} });
     try {
-      await admin`CREATE DATABASE ${admin(name)}`;
+      if (encoding === undefined) await admin`CREATE DATABASE ${admin(name)}`;
+      else {
+        await admin.unsafe(
+          `CREATE DATABASE ${name} ENCODING '${encoding.replace(/\W/g, "")}' ` +
+            "LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0",
+        );
+      }
     } finally {
       await admin.end();
     }

@@ -5,8 +5,9 @@ import {
   DATA_KEY_USES_LIMIT,
   dataKeySource,
 } from "../ingest/data_keys.ts";
-import { ingest } from "../ingest/ingest.ts";
+import { DEFAULT_IN_FLIGHT_BYTES, DEFAULT_STOP_TIMEOUT_SECONDS, ingest } from "../ingest/ingest.ts";
 import type { IngestEvent, IngestSummary } from "../ingest/events.ts";
+import { prepareDatabase } from "../ingest/prepare_database.ts";
 import {
   keyringPath,
   readSettings,
@@ -15,11 +16,11 @@ import {
   type Settings,
 } from "../settings.ts";
 import { closeDatabase, connectDatabase } from "../store/database.ts";
-import { migrateIfAllowed } from "../store/migrate.ts";
 import { anyIpToken } from "../store/user_logins.ts";
+import type { Keyring } from "../vault/keyring.ts";
 import { asString, defineCommand, parseInteger, parseOptions } from "./command.ts";
 import { progressLine } from "./progress_line.ts";
-import { loadKeyring, openIngestServices } from "./services.ts";
+import { type IngestServices, loadKeyring, openIngestServices } from "./services.ts";
 
 /** What `run` was asked to do. */
 export interface RunOptions {
@@ -30,13 +31,19 @@ export interface RunOptions {
   readonly concurrency: number;
   readonly batchSize: number;
   readonly visibilitySeconds: number;
+  readonly writeTimeoutSeconds: number;
+  readonly stopTimeoutSeconds: number;
+  readonly maxInFlightBytes: number;
   /** Values one data key seals before the ingest makes a new one. */
   readonly dataKeyUses: number;
   /** Seconds one data key is used before the ingest makes a new one. */
   readonly dataKeyAgeSeconds: number;
   readonly allowReadableKeyring: boolean;
   readonly json: boolean;
+  readonly verbose: boolean;
 }
+
+const MIB = 1024 * 1024;
 
 export const run = defineCommand<RunOptions>({
   name: "run",
@@ -45,8 +52,6 @@ export const run = defineCommand<RunOptions>({
 
 Drains SQS_QUEUE_URL into DATABASE_URL. With neither set, runs the sandbox: embedded
 Postgres and SQS under .data/, seeded with the sample queue, drained until empty.
-Applies pending migrations when the database user may; a user with only the
-vaultline_ingest role is told to run "deno task migrate" as the schema owner.
 
 Options:
   --keyring FILE      ingest keyring (default VAULT_KEYRING; sandbox: .data/ingest.keyring.json)
@@ -57,6 +62,15 @@ Options:
   --visibility-timeout SECONDS
                       how long a received message stays hidden from other consumers; renewed
                       while it waits (default 60)
+  --write-timeout SECONDS
+                      a batch write not committed by then is abandoned and retried; the server
+                      ends the ingest's statements and idle transactions after as long (default 60)
+  --stop-timeout SECONDS
+                      after SIGINT or SIGTERM, how long to go on writing and deleting what is
+                      held before exiting; the rest returns to the queue (default ${DEFAULT_STOP_TIMEOUT_SECONDS})
+  --max-in-flight-mib N
+                      message bodies held between receive and delete, in MiB, before receiving
+                      pauses (default ${DEFAULT_IN_FLIGHT_BYTES / MIB})
   --data-key-uses N   values sealed under one data key before a new one (default 65536;
                       at least 2 x --batch-size, at most 2^32: NIST SP 800-38D)
   --data-key-age SECONDS
@@ -64,6 +78,7 @@ Options:
   --allow-readable-keyring
                       use a full keyring that group or others may read
   --json              print the final summary as one JSON object on stdout
+  --verbose           log every event: receives, batches, quarantined ids and reasons, deletes
   -h, --help          show this help`,
 
   parse(args, env) {
@@ -74,10 +89,14 @@ Options:
       concurrency: { type: "string" },
       "batch-size": { type: "string" },
       "visibility-timeout": { type: "string" },
+      "write-timeout": { type: "string" },
+      "stop-timeout": { type: "string" },
+      "max-in-flight-mib": { type: "string" },
       "data-key-uses": { type: "string" },
       "data-key-age": { type: "string" },
       "allow-readable-keyring": { type: "boolean" },
       json: { type: "boolean" },
+      verbose: { type: "boolean" },
     });
     const settings = readSettings(env);
     if (settings.mode === "deployed") {
@@ -116,6 +135,21 @@ Options:
         asString(values["visibility-timeout"]),
         { min: 2, max: 43_200, fallback: 60 },
       ),
+      writeTimeoutSeconds: parseInteger("--write-timeout", asString(values["write-timeout"]), {
+        min: 1,
+        max: 3600,
+        fallback: 60,
+      }),
+      stopTimeoutSeconds: parseInteger("--stop-timeout", asString(values["stop-timeout"]), {
+        min: 1,
+        max: 3600,
+        fallback: DEFAULT_STOP_TIMEOUT_SECONDS,
+      }),
+      maxInFlightBytes: MIB * parseInteger(
+        "--max-in-flight-mib",
+        asString(values["max-in-flight-mib"]),
+        { min: 1, max: 4096, fallback: DEFAULT_IN_FLIGHT_BYTES / MIB },
+      ),
       // A batch seals up to two values a message under one data key.
       dataKeyUses: parseInteger("--data-key-uses", asString(values["data-key-uses"]), {
         min: 2 * batchSize,
@@ -129,80 +163,123 @@ Options:
       }),
       allowReadableKeyring: values["allow-readable-keyring"] === true,
       json: values.json === true,
+      verbose: values.verbose === true,
     };
   },
 
   async execute(options) {
     const log = (line: string) => console.error(`vaultline: ${line}`);
-    await using services = await openIngestServices(options.settings, log);
-    using keyring = await loadKeyring(options.keyringPath, {
-      kind: "ingest",
-      log,
-      kms: options.settings.kms,
-      allowReadable: options.allowReadableKeyring,
-    });
-    const url = services.databaseUrl;
-    // Migrations and the sandbox's closing query; the ingest opens (and renews) its own pool.
-    const db = connectDatabase(url, { max: 1 });
     const stop = new AbortController();
     const onSignal = () => {
       // A second signal does not wait: uncommitted messages return to the queue after their timeout.
       if (stop.signal.aborted) Deno.exit(130);
-      log("Stopping: writing and deleting what is in flight (signal again to quit at once)");
+      log(
+        `Stopping: writing and deleting what is in flight for up to ${options.stopTimeoutSeconds}s` +
+          " (signal again to quit at once)",
+      );
       stop.abort();
     };
     const signals = ["SIGINT", "SIGTERM"] as const;
     for (const signal of signals) Deno.addSignalListener(signal, onSignal);
-    const progress = progressLine();
     try {
-      await migrateIfAllowed(db);
-      const summary = await ingest({
-        queue: services.queue,
-        connect: () => connectDatabase(url, { max: 2 }),
-        vault: {
-          tokenKey: keyring.tokenKey,
-          dataKey: dataKeySource(keyring.keks[0], {
-            maxUses: options.dataKeyUses,
-            maxAgeMs: options.dataKeyAgeSeconds * 1000,
-          }),
-        },
-      }, {
-        concurrency: options.concurrency,
-        batchSize: options.batchSize,
-        visibilitySeconds: options.visibilitySeconds,
-        untilEmpty: options.untilEmpty,
-        maxMessages: options.maxMessages,
-        signal: stop.signal,
-        onEvent: (event) => {
-          progress.onEvent(event);
-          const line = describeEvent(event);
-          if (line !== undefined) {
-            progress.clear();
-            log(line);
-          }
-        },
+      await using services = await openIngestServices(options.settings, log);
+      using keyring = await loadKeyring(options.keyringPath, {
+        kind: "ingest",
+        log,
+        setting: options.settings.keyringPath === options.keyringPath ? "VAULT_KEYRING" : undefined,
+        kms: options.settings.kms,
+        allowReadable: options.allowReadableKeyring,
       });
-      progress.clear();
-      if (options.json) console.log(JSON.stringify(summary));
-      else console.log(describeSummary(summary));
-      if (services.sandbox) {
-        console.error(sandboxEpilogue(services.sandbox.dataDir, await anyIpToken(db)));
-      }
-      return 0;
+      return await drain(options, { services, keyring, stop: stop.signal, log });
     } finally {
-      progress.clear();
       for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
-      await closeDatabase(db);
     }
   },
 });
 
-/** The log line of an event worth a line; undefined for routine progress. */
-export function describeEvent(event: IngestEvent): string | undefined {
+/** Migrates, then runs the ingest with a progress line and logs; resolves to the exit code. */
+async function drain(
+  options: RunOptions,
+  { services, keyring, stop, log }: {
+    services: IngestServices;
+    keyring: Keyring;
+    stop: AbortSignal;
+    log: (line: string) => void;
+  },
+): Promise<number> {
+  const url = services.databaseUrl;
+  const progress = progressLine();
+  const onEvent = (event: IngestEvent) => {
+    progress.onEvent(event);
+    const line = describeEvent(event, { verbose: options.verbose });
+    if (line !== undefined) {
+      progress.clear();
+      log(line);
+    }
+  };
+  // Migrations and the sandbox's closing query; the ingest opens (and renews) its own pools.
+  const db = connectDatabase(url, { max: 1 });
+  try {
+    if (!await prepareDatabase(db, { signal: stop, emit: onEvent })) {
+      log("Stopped before the ingest started");
+      return 0;
+    }
+    // The server ends what the ingest gave up on: an overdue statement, an idle transaction.
+    const limits = {
+      statementTimeoutMs: options.writeTimeoutSeconds * 1000,
+      idleInTransactionMs: options.writeTimeoutSeconds * 1000,
+    };
+    const summary = await ingest({
+      queue: services.queue,
+      connect: () => connectDatabase(url, { max: 2, limits }),
+      vault: {
+        tokenKey: keyring.tokenKey,
+        dataKey: dataKeySource(keyring.keks[0], {
+          maxUses: options.dataKeyUses,
+          maxAgeMs: options.dataKeyAgeSeconds * 1000,
+        }),
+      },
+    }, {
+      concurrency: options.concurrency,
+      batchSize: options.batchSize,
+      visibilitySeconds: options.visibilitySeconds,
+      writeTimeoutSeconds: options.writeTimeoutSeconds,
+      stopTimeoutSeconds: options.stopTimeoutSeconds,
+      maxInFlightBytes: options.maxInFlightBytes,
+      untilEmpty: options.untilEmpty,
+      maxMessages: options.maxMessages,
+      signal: stop,
+      onEvent,
+    });
+    progress.clear();
+    if (options.json) console.log(JSON.stringify(summary));
+    else console.log(describeSummary(summary));
+    if (services.sandbox) {
+      console.error(sandboxEpilogue(services.sandbox.dataDir, await anyIpToken(db)));
+    }
+    return summary.left === 0 ? 0 : 1;
+  } finally {
+    progress.clear();
+    await closeDatabase(db, stop.aborted ? { timeoutSeconds: 0 } : {});
+  }
+}
+
+/**
+ * The log line of an event worth a line; undefined for routine progress unless `verbose`. No
+ * line holds a message's contents: events carry ids, counts, codes and field names only.
+ */
+export function describeEvent(
+  event: IngestEvent,
+  { verbose = false }: { verbose?: boolean } = {},
+): string | undefined {
   const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
   switch (event.type) {
     case "retry":
       switch (event.stage) {
+        case "migrate":
+          return `Cannot migrate the database (attempt ${event.attempt}), retrying in ${
+            seconds(event.delayMs)
+          }: ${event.cause}`;
         case "receive":
           return `Cannot receive from the queue, retrying in ${
             seconds(event.delayMs)
@@ -220,6 +297,13 @@ export function describeEvent(event: IngestEvent): string | undefined {
           return `Cannot read the queue's depth: ${event.cause}`;
       }
       break;
+    case "poison":
+      return `A batch of ${event.count} messages failed with ${event.code}` +
+        `${event.field === undefined ? "" : ` on "${event.field}"`}: splitting it to isolate` +
+        " the message that causes it";
+    case "unwritable":
+      return `Cannot write message "${event.messageId}" even to quarantine (${event.code}): ` +
+        "left to the queue and its dead-letter queue";
     case "gaveUp":
       return `Gave up deleting ${event.count} written messages; a redelivery will skip them`;
     case "partitionsCreated":
@@ -227,6 +311,24 @@ export function describeEvent(event: IngestEvent): string | undefined {
     case "partitionsMissing":
       return `Cannot create the user_logins partitions of ${event.months.join(", ")}, ` +
         `their rows go to user_logins_default meanwhile: ${event.cause}`;
+    case "left":
+      return `Left ${event.count} messages to the queue (${event.written} of them written, ` +
+        `${event.count - event.written} not): they will be delivered again`;
+    case "quarantined":
+      return verbose ? `Quarantined message "${event.messageId}": ${event.reason}` : undefined;
+    case "received":
+      return verbose && event.count > 0
+        ? `Received ${event.count} messages (${event.bytes} bytes)`
+        : undefined;
+    case "batchWritten":
+      return verbose
+        ? `Wrote a batch of ${event.size} messages in ${event.ms} ms: ${event.inserted} ` +
+          `inserted, ${event.quarantined} quarantined, ${event.duplicates} duplicates`
+        : undefined;
+    case "deleted":
+    case "extended":
+    case "duplicate":
+      return verbose ? `${event.type} ${event.count} messages` : undefined;
   }
   return undefined;
 }
@@ -242,6 +344,7 @@ function describeSummary(summary: IngestSummary): string {
     `  quarantined  ${summary.quarantined} into ingest_quarantine`,
     `  duplicates   ${summary.duplicates} already written, skipped`,
     `  deleted      ${summary.deleted} from the queue`,
+    ...(summary.left === 0 ? [] : [`  left         ${summary.left} to the queue, delivered again`]),
   ].join("\n");
 }
 

@@ -185,15 +185,18 @@ export interface LoadKeyringOptions {
   readonly kms?: KmsSettings | undefined;
   /** Accept a full keyring that group or others may read (`--allow-readable-keyring`). */
   readonly allowReadable?: boolean | undefined;
+  /** The setting the path came from, named in the error when the keyring is refused. */
+  readonly setting?: string | undefined;
 }
 
 /**
  * Reads the keyring at `path` for a command that needs a `kind` keyring. A reveal needs the full
- * keyring; the ingest takes either, and says when it was given more than it needs.
+ * keyring; the ingest takes either, and says when it was given more than it needs. A keyring
+ * that fails validation is a `ConfigError`, naming `setting` when the path came from one.
  */
 export async function loadKeyring(
   path: string,
-  { kind, log, kms, allowReadable }: LoadKeyringOptions,
+  { kind, log, kms, allowReadable, setting }: LoadKeyringOptions,
 ): Promise<Keyring> {
   let keyring: Keyring;
   try {
@@ -203,7 +206,12 @@ export async function loadKeyring(
       warn: (line) => (log ?? ((text) => console.error(`vaultline: ${text}`)))(line),
     });
   } catch (error) {
-    if (error instanceof KeyringError) throw new ConfigError(error.message, { cause: error });
+    if (error instanceof KeyringError) {
+      const message = setting === undefined
+        ? error.message
+        : `Invalid ${setting}: ${error.message}`;
+      throw new ConfigError(message, { cause: error });
+    }
     throw error;
   }
   if (kind === "full" && keyring.kind !== "full") {

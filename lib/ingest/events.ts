@@ -3,8 +3,10 @@
  * subscribers; none of them reaches into the pipeline. Events never hold message contents.
  */
 
+import { ClassifiedError, describeError } from "../failure.ts";
+
 /** The stage a retry happened in. */
-export type IngestStage = "receive" | "write" | "delete" | "extend" | "depth";
+export type IngestStage = "migrate" | "receive" | "write" | "delete" | "extend" | "depth";
 
 export type IngestEvent =
   /** A receive returned `count` messages (0 for an empty receive) of `bytes` body bytes. */
@@ -26,15 +28,34 @@ export type IngestEvent =
   | { readonly type: "deleted"; readonly count: number }
   /** The visibility of `count` held messages was extended. */
   | { readonly type: "extended"; readonly count: number }
-  /** A step of `stage` failed and is retried after `delayMs`; `cause` is safe to log. */
+  /**
+   * A step of `stage` failed and is retried after `delayMs`. `code` is the failure's SQLSTATE,
+   * SQS or system code; `cause` describes it, safe to log (never a driver's or SDK's text).
+   */
   | {
     readonly type: "retry";
     readonly stage: IngestStage;
     readonly attempt: number;
     readonly delayMs: number;
     readonly count: number;
+    readonly code: string;
     readonly cause: string;
   }
+  /**
+   * A batch of `count` messages failed with an error that is not transient (`code`, on `field`):
+   * it is split in two halves, each written on its own, to isolate the message that causes it.
+   */
+  | {
+    readonly type: "poison";
+    readonly count: number;
+    readonly code: string;
+    readonly field: string | undefined;
+  }
+  /**
+   * A message that not even `ingest_quarantine` would take: it is left to the queue, which
+   * redelivers it after its visibility timeout and moves it to its dead-letter queue in the end.
+   */
+  | { readonly type: "unwritable"; readonly messageId: string; readonly code: string }
   /** `count` written messages could not be deleted; a redelivery will find them written. */
   | { readonly type: "gaveUp"; readonly stage: "delete"; readonly count: number }
   /** Partitions of `user_logins` were created for `months`. */
@@ -48,6 +69,11 @@ export type IngestEvent =
     readonly months: readonly string[];
     readonly cause: string;
   }
+  /**
+   * The ingest stopped holding `count` messages it had not deleted, `written` of them committed;
+   * they return to the queue, and a redelivery of a written one adds nothing.
+   */
+  | { readonly type: "left"; readonly count: number; readonly written: number }
   /** The ingest ended. */
   | { readonly type: "stopped"; readonly summary: IngestSummary };
 
@@ -63,6 +89,8 @@ export interface IngestCounts {
   duplicates: number;
   /** Messages deleted from the queue. */
   deleted: number;
+  /** Messages received and not deleted: left to the queue, which delivers them again. */
+  left: number;
 }
 
 /** The totals of a finished ingest and how long it took. */
@@ -72,7 +100,7 @@ export interface IngestSummary extends Readonly<IngestCounts> {
 
 /** Totals of zero. */
 export function emptyCounts(): IngestCounts {
-  return { received: 0, inserted: 0, quarantined: 0, duplicates: 0, deleted: 0 };
+  return { received: 0, inserted: 0, quarantined: 0, duplicates: 0, deleted: 0, left: 0 };
 }
 
 /** Adds what `event` reports to `counts`. */
@@ -89,11 +117,18 @@ export function countEvent(counts: IngestCounts, event: IngestEvent): void {
     case "deleted":
       counts.deleted += event.count;
       break;
+    case "unwritable":
+      counts.left += 1;
+      break;
+    case "gaveUp":
+    case "left":
+      counts.left += event.count;
+      break;
   }
 }
 
-/** An error's message, one line, for a retry event's cause. */
-export function causeOf(error: unknown): string {
-  const message = error instanceof Error ? error.message || error.name : String(error);
-  return message.split("\n")[0] ?? "";
+/** The code and safe description of a failure, for a retry event. */
+export function failureOf(error: unknown): { code: string; cause: string } {
+  const code = error instanceof ClassifiedError ? error.code : "unknown";
+  return { code, cause: describeError(error) };
 }

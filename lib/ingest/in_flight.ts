@@ -2,10 +2,12 @@
 import type { QueueMessage } from "../queue/sqs_queue.ts";
 import { Wakeup } from "./wakeup.ts";
 
-/** A held message and when SQS will make it visible again unless extended. */
+/** A held message, when SQS will make it visible again unless extended, and if it is written. */
 export interface Held {
   readonly message: QueueMessage;
   visibleUntil: number;
+  /** Committed (or found committed), waiting to be deleted. */
+  written: boolean;
 }
 
 /** Messages held between receive and delete, bounded by count and by body bytes. */
@@ -40,7 +42,7 @@ export class InFlight {
   add(messages: readonly QueueMessage[], visibleUntil: number): void {
     for (const message of messages) {
       if (this.#held.has(message.receiptHandle)) continue;
-      this.#held.set(message.receiptHandle, { message, visibleUntil });
+      this.#held.set(message.receiptHandle, { message, visibleUntil, written: false });
       this.#bytes += message.body.length;
     }
   }
@@ -51,6 +53,19 @@ export class InFlight {
       if (this.#held.delete(message.receiptHandle)) this.#bytes -= message.body.length;
     }
     this.#changed.notify();
+  }
+
+  /** Records that `messages` are committed: what is left of them at a stop needs no write. */
+  markWritten(messages: readonly QueueMessage[]): void {
+    for (const message of messages) {
+      const held = this.#held.get(message.receiptHandle);
+      if (held) held.written = true;
+    }
+  }
+
+  /** Every held message. */
+  all(): Held[] {
+    return [...this.#held.values()];
   }
 
   /** Held messages that become visible before `time`. */

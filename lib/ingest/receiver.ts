@@ -1,8 +1,9 @@
 /** The receiving stage: long-polling receivers that pause while the in-flight ledger is full. */
+import { isPermanent } from "../failure.ts";
 import { SQS_BATCH_MAX, type SqsQueue } from "../queue/sqs_queue.ts";
 import type { Batcher } from "./batcher.ts";
 import { backoff, type Clock } from "./clock.ts";
-import { causeOf, type IngestEvent } from "./events.ts";
+import { failureOf, type IngestEvent } from "./events.ts";
 import type { InFlight } from "./in_flight.ts";
 
 /** What the receivers share. */
@@ -12,6 +13,8 @@ export interface ReceiverParts {
   readonly batcher: Batcher;
   readonly clock: Clock;
   readonly emit: (event: IngestEvent) => void;
+  /** Called with a permanent failure (the queue is missing, access denied): the run must end. */
+  readonly fail: (error: unknown) => void;
 }
 
 /** How the receivers run. */
@@ -30,23 +33,25 @@ export async function receiveMessages(
   parts: ReceiverParts,
   options: ReceiverOptions,
 ): Promise<void> {
-  const { queue, inFlight, batcher, clock, emit } = parts;
+  const { queue, inFlight, batcher, clock, emit, fail } = parts;
   const { signal } = options.stop;
   let requested = 0;
 
   const drained = async (): Promise<boolean> => {
     try {
-      const depth = await queue.depth();
+      const depth = await queue.depth({ signal });
       return depth.visible === 0 && depth.inFlight === 0 && depth.delayed === 0;
     } catch (error) {
-      emit({
-        type: "retry",
-        stage: "depth",
-        attempt: 1,
-        delayMs: 0,
-        count: 0,
-        cause: causeOf(error),
-      });
+      if (signal.aborted) return false;
+      if (isPermanent(error)) fail(error);
+      else {emit({
+          type: "retry",
+          stage: "depth",
+          attempt: 1,
+          delayMs: 0,
+          count: 0,
+          ...failureOf(error),
+        });}
       return false;
     }
   };
@@ -73,6 +78,7 @@ export async function receiveMessages(
       } catch (error) {
         requested -= max;
         if (signal.aborted) return;
+        if (isPermanent(error)) return fail(error);
         const delayMs = backoff(++failures);
         emit({
           type: "retry",
@@ -80,7 +86,7 @@ export async function receiveMessages(
           attempt: failures,
           delayMs,
           count: 0,
-          cause: causeOf(error),
+          ...failureOf(error),
         });
         await clock.sleep(delayMs, signal);
         continue;

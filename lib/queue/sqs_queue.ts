@@ -1,4 +1,7 @@
-/** The SQS edge: receive, delete, extend visibility, measure depth, send. */
+/**
+ * The SQS edge: receive, delete, extend visibility, measure depth, send. Every failure leaves it
+ * classified (`sqs_error.ts`), never as the SDK's own error.
+ */
 import {
   ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
@@ -8,6 +11,7 @@ import {
   SQSClient,
 } from "@aws-sdk/client-sqs";
 import type { InboundMessage } from "../record/parse_message.ts";
+import { classifySqsError } from "./sqs_error.ts";
 
 /** A received message and the handle that deletes it. */
 export interface QueueMessage extends InboundMessage {
@@ -53,15 +57,19 @@ export class SqsQueue {
     visibilitySeconds: number;
     signal?: AbortSignal | undefined;
   }): Promise<QueueMessage[]> {
-    const output = await this.#client.send(
-      new ReceiveMessageCommand({
-        QueueUrl: this.url,
-        MaxNumberOfMessages: options.max,
-        WaitTimeSeconds: options.waitSeconds,
-        VisibilityTimeout: options.visibilitySeconds,
-        MessageSystemAttributeNames: ["SentTimestamp"],
-      }),
-      options.signal ? { abortSignal: options.signal } : {},
+    const output = await this.#call(
+      "receive messages",
+      (client) =>
+        client.send(
+          new ReceiveMessageCommand({
+            QueueUrl: this.url,
+            MaxNumberOfMessages: options.max,
+            WaitTimeSeconds: options.waitSeconds,
+            VisibilityTimeout: options.visibilitySeconds,
+            MessageSystemAttributeNames: ["SentTimestamp"],
+          }),
+          options.signal ? { abortSignal: options.signal } : {},
+        ),
     );
     const receivedAt = Date.now();
     return (output.Messages ?? []).flatMap((message) => {
@@ -77,11 +85,16 @@ export class SqsQueue {
   }
 
   /** Deletes `messages`; returns those SQS did not delete. */
-  async delete(messages: readonly QueueMessage[]): Promise<QueueMessage[]> {
+  async delete(
+    messages: readonly QueueMessage[],
+    { signal }: { signal?: AbortSignal | undefined } = {},
+  ): Promise<QueueMessage[]> {
     return await inBatches(messages, async (chunk) => {
-      const output = await this.#client.send(
-        new DeleteMessageBatchCommand({ QueueUrl: this.url, Entries: receiptEntries(chunk) }),
-      );
+      const output = await this.#call("delete messages", (client) =>
+        client.send(
+          new DeleteMessageBatchCommand({ QueueUrl: this.url, Entries: receiptEntries(chunk) }),
+          signal ? { abortSignal: signal } : {},
+        ));
       return (output.Failed ?? []).map((failure) => Number(failure.Id));
     });
   }
@@ -90,30 +103,38 @@ export class SqsQueue {
   async extendVisibility(
     messages: readonly QueueMessage[],
     seconds: number,
+    { signal }: { signal?: AbortSignal | undefined } = {},
   ): Promise<QueueMessage[]> {
     return await inBatches(messages, async (chunk) => {
-      const output = await this.#client.send(
-        new ChangeMessageVisibilityBatchCommand({
-          QueueUrl: this.url,
-          Entries: receiptEntries(chunk).map((entry) => ({ ...entry, VisibilityTimeout: seconds })),
-        }),
-      );
+      const output = await this.#call("change message visibility", (client) =>
+        client.send(
+          new ChangeMessageVisibilityBatchCommand({
+            QueueUrl: this.url,
+            Entries: receiptEntries(chunk).map((entry) => ({
+              ...entry,
+              VisibilityTimeout: seconds,
+            })),
+          }),
+          signal ? { abortSignal: signal } : {},
+        ));
       return (output.Failed ?? []).map((failure) => Number(failure.Id));
     });
   }
 
   /** The queue's visible, in-flight and delayed message counts. */
-  async depth(): Promise<QueueDepth> {
-    const output = await this.#client.send(
-      new GetQueueAttributesCommand({
-        QueueUrl: this.url,
-        AttributeNames: [
-          "ApproximateNumberOfMessages",
-          "ApproximateNumberOfMessagesNotVisible",
-          "ApproximateNumberOfMessagesDelayed",
-        ],
-      }),
-    );
+  async depth({ signal }: { signal?: AbortSignal | undefined } = {}): Promise<QueueDepth> {
+    const output = await this.#call("read the queue's depth", (client) =>
+      client.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: this.url,
+          AttributeNames: [
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+          ],
+        }),
+        signal ? { abortSignal: signal } : {},
+      ));
     const attributes: Record<string, string | undefined> = output.Attributes ?? {};
     return {
       visible: Number(attributes.ApproximateNumberOfMessages ?? 0),
@@ -125,12 +146,13 @@ export class SqsQueue {
   /** Sends `bodies`, ten to a call; throws when SQS refuses any. */
   async send(bodies: readonly string[]): Promise<void> {
     const refused = await inBatches(bodies, async (chunk) => {
-      const output = await this.#client.send(
-        new SendMessageBatchCommand({
-          QueueUrl: this.url,
-          Entries: chunk.map((body, i) => ({ Id: String(i), MessageBody: body })),
-        }),
-      );
+      const output = await this.#call("send messages", (client) =>
+        client.send(
+          new SendMessageBatchCommand({
+            QueueUrl: this.url,
+            Entries: chunk.map((body, i) => ({ Id: String(i), MessageBody: body })),
+          }),
+        ));
       return (output.Failed ?? []).map((failure) => Number(failure.Id));
     });
     if (refused.length > 0) {
@@ -141,6 +163,15 @@ export class SqsQueue {
   /** Closes the client's connections. */
   close(): void {
     this.#client.destroy();
+  }
+
+  /** Runs one SDK call; a failure leaves as a `ClassifiedError`, without the SDK's text. */
+  async #call<T>(action: string, call: (client: SQSClient) => Promise<T>): Promise<T> {
+    try {
+      return await call(this.#client);
+    } catch (error) {
+      throw classifySqsError(error, { action, queueUrl: this.url });
+    }
   }
 }
 

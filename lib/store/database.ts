@@ -13,11 +13,62 @@ export type Queryable = Database | Transaction;
 /** Seconds `closeDatabase` lets running queries finish before it drops their connections. */
 const CLOSE_TIMEOUT_SECONDS = 5;
 
-/** Opens a pool on `url`; connections are made on first use. `debug` sees every statement. */
+/**
+ * Server-side bounds of a session, so that the server ends what a client gave up on: a statement
+ * running longer than `statementTimeoutMs`, and a transaction left idle for `idleInTransactionMs`
+ * (with the locks it holds).
+ */
+export interface SessionLimits {
+  readonly statementTimeoutMs: number;
+  readonly idleInTransactionMs: number;
+}
+
+/**
+ * Guards against two postgres.js 3.4.9 flaws, installed with the first pool and kept: both
+ * symptoms are narrow, and both follow only from dropping a pool on purpose.
+ * - Dropping a pool mid-transaction rejects queries of the driver's own that nothing awaits.
+ * - The driver can flush a write from a timer after it dropped the connection's socket (a pool
+ *   ended while a connection reconnects): a TypeError thrown from a timer. The pool is gone
+ *   already; its query, if it was not, is abandoned at the write timeout.
+ */
+function guardDroppedPools(): void {
+  globalThis.addEventListener("unhandledrejection", (event) => {
+    if ((event.reason as { code?: unknown } | null)?.code === "CONNECTION_DESTROYED") {
+      event.preventDefault();
+    }
+  });
+  globalThis.addEventListener("error", (event) => {
+    const error = event.error;
+    if (
+      error instanceof TypeError && error.message.includes("reading 'write'") &&
+      /\/postgres\/[\d.]+\/src\/connection\.js/.test(error.stack ?? "")
+    ) {
+      event.preventDefault();
+    }
+  });
+}
+let guarded = false;
+
+/**
+ * Opens a pool on `url`; connections are made on first use, with `limits` when given. `debug`
+ * sees every statement.
+ */
 export function connectDatabase(
   url: string,
-  options: { max?: number; debug?: (connection: number, query: string) => void } = {},
+  options: {
+    max?: number;
+    limits?: SessionLimits | undefined;
+    debug?: (connection: number, query: string) => void;
+  } = {},
 ): Database {
+  if (!guarded) {
+    guarded = true;
+    guardDroppedPools();
+  }
+  const limits = options.limits === undefined ? {} : {
+    statement_timeout: options.limits.statementTimeoutMs,
+    idle_in_transaction_session_timeout: options.limits.idleInTransactionMs,
+  };
   return postgres(url, {
     max: options.max ?? 4,
     ...(options.debug ? { debug: options.debug } : {}),
@@ -25,8 +76,16 @@ export function connectDatabase(
     transform: postgres.camel,
     connect_timeout: 10,
     onnotice: () => {},
-    connection: { application_name: "vaultline" },
+    // Sent as startup parameters: in force from the session's first statement.
+    connection: { application_name: "vaultline", ...limits },
   });
+}
+
+/** The database's character encoding, as Postgres names it (`UTF8`, `LATIN1`, ...). */
+export async function databaseEncoding(db: Database): Promise<string> {
+  const [row] = await db<{ encoding: string }[]>`
+    SELECT current_setting('server_encoding') AS encoding`;
+  return row?.encoding ?? "unknown";
 }
 
 /**

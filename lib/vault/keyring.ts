@@ -2,6 +2,7 @@
  * Keyrings: the token key and the key-encryption keys (KEKs), kept in versioned JSON files and
  * loaded as key providers. A key's material is in the file, or the file names a key in AWS KMS.
  */
+import { createPrivateKey, createPublicKey, type JsonWebKeyInput } from "node:crypto";
 import { fileKek, fileTokenKey } from "./file_keys.ts";
 import type { KekProvider, TokenKeyProvider } from "./key_provider.ts";
 // Types only: the KMS client itself is loaded when a keyring names a KMS key.
@@ -278,6 +279,7 @@ export async function importKeyring(
         keks.push((await kmsKeys(`keks[${i}]`)).kek(kek.id, kek.keyId));
         continue;
       }
+      checkPoint(`keks[${i}]`, kek.publicKey, kek.privateKey);
       keks.push(fileKek({
         id: kek.id,
         publicKey: await importJwk(`keks[${i}].publicKey`, kek.publicKey, []),
@@ -542,6 +544,33 @@ async function syncDirectory(dir: string): Promise<void> {
     await handle.sync();
   } catch {
     // Not every platform can open or sync a directory; the files themselves are synced.
+  }
+}
+
+/**
+ * Checks that `publicKey` is a point on P-256 (WebCrypto imports a JWK without that check, and
+ * an ECDH with a point off the curve fails, or leaks, later) and that `privateKey`, when given,
+ * is its private half. OpenSSL, through node:crypto, does the checking.
+ */
+function checkPoint(name: string, publicKey: unknown, privateKey: unknown): void {
+  let point: { x?: string | undefined; y?: string | undefined };
+  try {
+    const key = createPublicKey({ key: publicKey, format: "jwk" } as JsonWebKeyInput);
+    if (key.asymmetricKeyDetails?.namedCurve !== "prime256v1") throw new TypeError("not P-256");
+    point = key.export({ format: "jwk" });
+  } catch (error) {
+    throw new TypeError(`${name}.publicKey is not a point on the P-256 curve`, { cause: error });
+  }
+  if (privateKey === undefined) return;
+  let derived: { x?: string | undefined; y?: string | undefined };
+  try {
+    const key = createPrivateKey({ key: privateKey, format: "jwk" } as JsonWebKeyInput);
+    derived = createPublicKey(key).export({ format: "jwk" });
+  } catch (error) {
+    throw new TypeError(`${name}.privateKey is not a P-256 key`, { cause: error });
+  }
+  if (derived.x !== point.x || derived.y !== point.y) {
+    throw new TypeError(`${name}.privateKey does not belong to ${name}.publicKey`);
   }
 }
 
