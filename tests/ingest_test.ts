@@ -330,10 +330,12 @@ Deno.test(`ingest() after its signal writes only until the stop timeout while th
     assert.ok(left?.type === "left" && left.count === summary.left);
     assert.ok(left.written < left.count, "every message left was written");
     // What was not deleted is visible again at once, not after its 30 s visibility timeout; only
-    // what the receives cut short by the stop had taken stays hidden until then.
+    // what the receives cut short by the stop took stays hidden until then. The emulator keeps a
+    // cut long poll waiting on its side, so each of the 2 receivers can lose up to 10 messages
+    // twice: at the stop, and from those made visible again just after it.
     const depth = await setup.queue.depth();
     assert.equal(depth.visible + depth.inFlight, sent - summary.deleted);
-    assert.ok(depth.inFlight <= 2 * 10, `${depth.inFlight} messages still hidden`);
+    assert.ok(depth.inFlight <= 2 * 2 * 10, `${depth.inFlight} messages still hidden`);
     assert.ok(depth.visible >= summary.left, `${depth.visible} visible of ${summary.left} left`);
     const committed = await countWritten(setup.db);
     assert.ok(committed >= summary.deleted, "a message was deleted before it was committed");
