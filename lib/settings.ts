@@ -83,6 +83,29 @@ export const ENVIRONMENT_VARIABLES = [
   "LOGNAME",
 ] as const;
 
+/**
+ * Variables the AWS SDK reads itself for credentials and retries: vaultline passes them through
+ * and never reads them (deno's `--allow-env` lists them for the SDK).
+ */
+export const AWS_SDK_VARIABLES = [
+  "AWS_ACCESS_KEY_ID",
+  "AWS_SECRET_ACCESS_KEY",
+  "AWS_SESSION_TOKEN",
+  "AWS_PROFILE",
+  "AWS_CONFIG_FILE",
+  "AWS_SHARED_CREDENTIALS_FILE",
+  "AWS_ROLE_ARN",
+  "AWS_ROLE_SESSION_NAME",
+  "AWS_WEB_IDENTITY_TOKEN_FILE",
+  "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+  "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+  "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+  "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+  "AWS_EC2_METADATA_DISABLED",
+  "AWS_MAX_ATTEMPTS",
+  "AWS_RETRY_MODE",
+] as const;
+
 const DEFAULT_REGION = "us-east-1";
 
 /** Validates `env` into settings; a bad value is a `ConfigError` naming the variable. */

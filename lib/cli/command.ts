@@ -11,6 +11,8 @@ export interface Command {
   readonly summary: string;
   /** The text `--help` prints, starting with `Usage: vaultline <name>`. */
   readonly help: string;
+  /** Validates `args` (after the name) with `env` without acting; throws what `run` would. */
+  parse(args: readonly string[], env: Environment): unknown;
   /** Parses `args` (after the name) with `env`, and runs; resolves to the exit code. */
   run(args: readonly string[], env: Environment): Promise<number>;
 }
