@@ -29,7 +29,7 @@ export interface CommandSpec<Options> {
 /** A command from its spec; the spec's `parse` stays callable for tests. */
 export function defineCommand<Options>(
   spec: CommandSpec<Options>,
-): Command & CommandSpec<Options> {
+): CommandSpec<Options> & Command {
   return {
     ...spec,
     run: async (args, env) => await spec.execute(spec.parse(args, env)),

@@ -44,7 +44,7 @@ export class IngestMetrics {
         break;
       case "retry":
         this.#add(
-          `vaultline_retries_total{stage="${event.stage}",cause="${label(event.cause)}"}`,
+          `vaultline_retries_total{stage="${event.stage}",cause="${label(event.code)}"}`,
           1,
         );
         break;
@@ -54,8 +54,11 @@ export class IngestMetrics {
     }
   };
 
-  /** The Prometheus text exposition; `reveals` are counts by outcome, read from the audit. */
-  render(reveals: Readonly<Record<string, number>> = {}): string {
+  /**
+   * The Prometheus text exposition; `audit` holds the audit's rows by kind (counts only), or is
+   * undefined when the database could not be asked.
+   */
+  render(audit?: Readonly<Record<string, number>>): string {
     const lines: string[] = [];
     const family = (name: string, type: string, help: string) =>
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
@@ -88,11 +91,15 @@ export class IngestMetrics {
     lines.push(`vaultline_in_flight_bytes ${this.#inFlight.bytes}`);
     family("vaultline_oldest_message_age_seconds", "gauge", "Age of the oldest message held.");
     lines.push(`vaultline_oldest_message_age_seconds ${this.#inFlight.oldestAgeSeconds}`);
-    family("vaultline_reveals_total", "counter", "Reveals recorded in the audit, by outcome.");
-    const outcomes = Object.entries(reveals);
-    if (outcomes.length === 0) lines.push("vaultline_reveals_total 0");
-    for (const [outcome, count] of outcomes) {
-      lines.push(`vaultline_reveals_total{outcome="${label(outcome)}"} ${count}`);
+    if (audit !== undefined) {
+      // A reveal's row is written before anything is decrypted; a failed one adds a second row.
+      family("vaultline_reveals_total", "counter", "Reveals in the audit, by outcome.");
+      lines.push(`vaultline_reveals_total{outcome="recorded"} ${audit.reveal ?? 0}`);
+      lines.push(`vaultline_reveals_total{outcome="failed"} ${audit.reveal_failed ?? 0}`);
+      family("vaultline_audit_rows_total", "counter", "Rows of the audit, by kind.");
+      for (const [kind, count] of Object.entries(audit).sort()) {
+        lines.push(`vaultline_audit_rows_total{kind="${label(kind)}"} ${count}`);
+      }
     }
     return lines.join("\n") + "\n";
   }
