@@ -3,6 +3,7 @@
  * Nothing else in vaultline reads environment variables.
  */
 import { userInfo } from "node:os";
+import { LOG_LEVELS, type LogLevel } from "./ops/log.ts";
 import { ConfigError } from "./config_error.ts";
 import { DEFAULT_REVEAL_POLICY, type RevealPolicy } from "./store/reveal_policy.ts";
 
@@ -45,6 +46,17 @@ interface CommonSettings {
   readonly revealPolicy: RevealPolicy;
   /** KMS for keyrings that name KMS keys: `AWS_REGION`, `KMS_ENDPOINT`. */
   readonly kms: KmsSettings;
+  /** `LOG_LEVEL` and `LOG_FORMAT`: what the logs hold, and whether as JSON lines or text. */
+  readonly log: LogSettings;
+}
+
+/** `auto`: text while stderr is a terminal, JSON lines otherwise. */
+export type LogFormat = "auto" | "json" | "text";
+
+/** How the logs are written. */
+export interface LogSettings {
+  readonly level: LogLevel;
+  readonly format: LogFormat;
 }
 
 /** Neither `DATABASE_URL` nor `SQS_QUEUE_URL` set: embedded services under `dataDir`. */
@@ -79,8 +91,33 @@ export const ENVIRONMENT_VARIABLES = [
   "VAULT_REASON_MIN_CHARS",
   "VAULT_REASON_PATTERN",
   "VAULT_BULK_LIMIT",
+  "LOG_LEVEL",
+  "LOG_FORMAT",
   "USER",
   "LOGNAME",
+] as const;
+
+/**
+ * Variables the AWS SDK reads itself for credentials and retries: vaultline passes them through
+ * and never reads them (deno's `--allow-env` lists them for the SDK).
+ */
+export const AWS_SDK_VARIABLES = [
+  "AWS_ACCESS_KEY_ID",
+  "AWS_SECRET_ACCESS_KEY",
+  "AWS_SESSION_TOKEN",
+  "AWS_PROFILE",
+  "AWS_CONFIG_FILE",
+  "AWS_SHARED_CREDENTIALS_FILE",
+  "AWS_ROLE_ARN",
+  "AWS_ROLE_SESSION_NAME",
+  "AWS_WEB_IDENTITY_TOKEN_FILE",
+  "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+  "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+  "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+  "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+  "AWS_EC2_METADATA_DISABLED",
+  "AWS_MAX_ATTEMPTS",
+  "AWS_RETRY_MODE",
 ] as const;
 
 const DEFAULT_REGION = "us-east-1";
@@ -110,6 +147,10 @@ export function readSettings(env: Environment): Settings {
       endpoint: endpointOf("KMS_ENDPOINT", nonEmpty(env.KMS_ENDPOINT)),
       kekKeyId: parseKmsKeyId("VAULT_KMS_KEK", nonEmpty(env.VAULT_KMS_KEK)),
       tokenKeyId: parseKmsKeyId("VAULT_KMS_TOKEN_KEY", nonEmpty(env.VAULT_KMS_TOKEN_KEY)),
+    },
+    log: {
+      level: oneOf("LOG_LEVEL", nonEmpty(env.LOG_LEVEL)?.toLowerCase() ?? "info", LOG_LEVELS),
+      format: oneOf("LOG_FORMAT", nonEmpty(env.LOG_FORMAT)?.toLowerCase() ?? "auto", LOG_FORMATS),
     },
   };
   if (databaseUrl === undefined && queueUrl === undefined) {
@@ -248,6 +289,14 @@ function parseHttpUrl(setting: string, value: string): URL {
 /** A URL without the password it may carry, for error messages. */
 export function redact(value: string): string {
   return value.replace(/^([a-z][\w+.-]*:\/\/[^/:@]*):[^@/]*@/i, "$1:***@");
+}
+
+const LOG_FORMATS = ["auto", "json", "text"] as const;
+
+/** `value` when it is one of `allowed`; otherwise a `ConfigError` naming `setting`. */
+function oneOf<T extends string>(setting: string, value: string, allowed: readonly T[]): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw new ConfigError(`Invalid ${setting} "${value}": expected ${allowed.join(", ")}`);
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

@@ -191,7 +191,9 @@ for (const home of KEY_HOMES) {
       assert.equal(stopped.code, 0, stopped.stderr);
 
       send(200, 300);
-      const restarted = await runCli(["run", "--until-empty", "--json"], { env });
+      const restarted = await runCli(["run", "--until-empty", "--json"], {
+        env: { ...env, LOG_LEVEL: "warn" },
+      });
       assert.equal(restarted.code, 0, restarted.stderr);
       assert.equal(restarted.stderr, "", "nothing to warn about");
       assert.equal(await countWritten(setup.db), 300);

@@ -44,6 +44,7 @@ Deno.test("readSettings() reads a deployment's settings with their defaults", ()
     osUser: "carol",
     revealPolicy: DEFAULT_REVEAL_POLICY,
     kms: { region: "us-east-1", endpoint: undefined, kekKeyId: undefined, tokenKeyId: undefined },
+    log: { level: "info", format: "auto" },
   });
 });
 
@@ -56,6 +57,7 @@ Deno.test("readSettings() is the sandbox when neither queue nor database is set"
     osUser: "dev",
     revealPolicy: DEFAULT_REVEAL_POLICY,
     kms: { region: "us-east-1", endpoint: undefined, kekKeyId: undefined, tokenKeyId: undefined },
+    log: { level: "info", format: "auto" },
   });
 });
 

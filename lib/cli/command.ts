@@ -11,6 +11,8 @@ export interface Command {
   readonly summary: string;
   /** The text `--help` prints, starting with `Usage: vaultline <name>`. */
   readonly help: string;
+  /** Validates `args` (after the name) with `env` without acting; throws what `run` would. */
+  parse(args: readonly string[], env: Environment): unknown;
   /** Parses `args` (after the name) with `env`, and runs; resolves to the exit code. */
   run(args: readonly string[], env: Environment): Promise<number>;
 }
@@ -27,7 +29,7 @@ export interface CommandSpec<Options> {
 /** A command from its spec; the spec's `parse` stays callable for tests. */
 export function defineCommand<Options>(
   spec: CommandSpec<Options>,
-): Command & CommandSpec<Options> {
+): CommandSpec<Options> & Command {
   return {
     ...spec,
     run: async (args, env) => await spec.execute(spec.parse(args, env)),

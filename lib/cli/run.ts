@@ -6,7 +6,11 @@ import {
   dataKeySource,
 } from "../ingest/data_keys.ts";
 import { DEFAULT_IN_FLIGHT_BYTES, DEFAULT_STOP_TIMEOUT_SECONDS, ingest } from "../ingest/ingest.ts";
-import type { IngestEvent, IngestSummary } from "../ingest/events.ts";
+import type { IngestEvent } from "../ingest/events.ts";
+import { startOpsEndpoint } from "../ops/endpoint.ts";
+import { parseListenAddress } from "../ops/http.ts";
+import { describeSummary, logIngestEvent } from "../ops/ingest_log.ts";
+import { createLog, type Log } from "../ops/log.ts";
 import { prepareDatabase } from "../ingest/prepare_database.ts";
 import {
   keyringPath,
@@ -19,7 +23,7 @@ import { closeDatabase, connectDatabase } from "../store/database.ts";
 import { anyIpToken } from "../store/user_logins.ts";
 import type { Keyring } from "../vault/keyring.ts";
 import { asString, defineCommand, parseInteger, parseOptions } from "./command.ts";
-import { progressLine } from "./progress_line.ts";
+import { type ProgressLine, progressLine } from "./progress_line.ts";
 import { type IngestServices, loadKeyring, openIngestServices } from "./services.ts";
 
 /** What `run` was asked to do. */
@@ -41,6 +45,8 @@ export interface RunOptions {
   readonly allowReadableKeyring: boolean;
   readonly json: boolean;
   readonly verbose: boolean;
+  /** Where to serve health, readiness and metrics; undefined serves nothing. */
+  readonly http: { readonly hostname: string; readonly port: number } | undefined;
 }
 
 const MIB = 1024 * 1024;
@@ -78,7 +84,12 @@ Options:
   --allow-readable-keyring
                       use a full keyring that group or others may read
   --json              print the final summary as one JSON object on stdout
-  --verbose           log every event: receives, batches, quarantined ids and reasons, deletes
+  --verbose           log every event (LOG_LEVEL=debug): receives, batches, deletes
+  --http ADDR         serve /healthz, /readyz and /metrics (Prometheus) on ADDR, e.g.
+                      127.0.0.1:9464 (default: off)
+
+Logs go to stderr as JSON lines (LOG_FORMAT=json), or as text while stderr is a terminal;
+LOG_LEVEL is debug, info (default), warn or error.
   -h, --help          show this help`,
 
   parse(args, env) {
@@ -97,7 +108,9 @@ Options:
       "allow-readable-keyring": { type: "boolean" },
       json: { type: "boolean" },
       verbose: { type: "boolean" },
+      http: { type: "string" },
     });
+    const httpText = asString(values.http);
     const settings = readSettings(env);
     if (settings.mode === "deployed") {
       const why = "set both SQS_QUEUE_URL and DATABASE_URL, or neither for the sandbox";
@@ -164,33 +177,47 @@ Options:
       allowReadableKeyring: values["allow-readable-keyring"] === true,
       json: values.json === true,
       verbose: values.verbose === true,
+      http: httpText === undefined ? undefined : parseListenAddress(httpText),
     };
   },
 
   async execute(options) {
-    const log = (line: string) => console.error(`vaultline: ${line}`);
+    const { level, format } = options.settings.log;
+    const progress = progressLine();
+    const log = createLog({
+      level: options.verbose ? "debug" : level,
+      human: format === "text" || (format === "auto" && Deno.stderr.isTerminal()),
+      write: (line) => {
+        progress.clear();
+        console.error(line);
+      },
+    });
+    const note = (line: string) => log("info", "note", line);
     const stop = new AbortController();
     const onSignal = () => {
       // A second signal does not wait: uncommitted messages return to the queue after their timeout.
       if (stop.signal.aborted) Deno.exit(130);
       log(
+        "info",
+        "stopping",
         `Stopping: writing and deleting what is in flight for up to ${options.stopTimeoutSeconds}s` +
           " (signal again to quit at once)",
+        { stopTimeoutSeconds: options.stopTimeoutSeconds },
       );
       stop.abort();
     };
     const signals = ["SIGINT", "SIGTERM"] as const;
     for (const signal of signals) Deno.addSignalListener(signal, onSignal);
     try {
-      await using services = await openIngestServices(options.settings, log);
+      await using services = await openIngestServices(options.settings, note);
       using keyring = await loadKeyring(options.keyringPath, {
         kind: "ingest",
-        log,
+        log: (line) => log("warn", "keyring", line),
         setting: options.settings.keyringPath === options.keyringPath ? "VAULT_KEYRING" : undefined,
         kms: options.settings.kms,
         allowReadable: options.allowReadableKeyring,
       });
-      return await drain(options, { services, keyring, stop: stop.signal, log });
+      return await drain(options, { services, keyring, stop: stop.signal, log, progress });
     } finally {
       for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
     }
@@ -200,28 +227,36 @@ Options:
 /** Migrates, then runs the ingest with a progress line and logs; resolves to the exit code. */
 async function drain(
   options: RunOptions,
-  { services, keyring, stop, log }: {
+  { services, keyring, stop, log, progress }: {
     services: IngestServices;
     keyring: Keyring;
     stop: AbortSignal;
-    log: (line: string) => void;
+    log: Log;
+    progress: ProgressLine;
   },
 ): Promise<number> {
   const url = services.databaseUrl;
-  const progress = progressLine();
+  await using ops = options.http === undefined
+    ? undefined
+    : await startOpsEndpoint(options.http, { databaseUrl: url, queue: services.queue });
+  if (ops) {
+    log(
+      "info",
+      "serving",
+      `Serving /healthz, /readyz and /metrics on ${options.http?.hostname}:${options.http?.port}`,
+    );
+    stop.addEventListener("abort", () => ops.stopping(), { once: true });
+  }
   const onEvent = (event: IngestEvent) => {
     progress.onEvent(event);
-    const line = describeEvent(event, { verbose: options.verbose });
-    if (line !== undefined) {
-      progress.clear();
-      log(line);
-    }
+    ops?.onEvent(event);
+    logIngestEvent(log, event);
   };
   // Migrations and the sandbox's closing query; the ingest opens (and renews) its own pools.
   const db = connectDatabase(url, { max: 1 });
   try {
     if (!await prepareDatabase(db, { signal: stop, emit: onEvent })) {
-      log("Stopped before the ingest started");
+      log("info", "stopped", "Stopped before the ingest started");
       return 0;
     }
     // The server ends what the ingest gave up on: an overdue statement, an idle transaction.
@@ -262,90 +297,6 @@ async function drain(
     progress.clear();
     await closeDatabase(db, stop.aborted ? { timeoutSeconds: 0 } : {});
   }
-}
-
-/**
- * The log line of an event worth a line; undefined for routine progress unless `verbose`. No
- * line holds a message's contents: events carry ids, counts, codes and field names only.
- */
-export function describeEvent(
-  event: IngestEvent,
-  { verbose = false }: { verbose?: boolean } = {},
-): string | undefined {
-  const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
-  switch (event.type) {
-    case "retry":
-      switch (event.stage) {
-        case "migrate":
-          return `Cannot migrate the database (attempt ${event.attempt}), retrying in ${
-            seconds(event.delayMs)
-          }: ${event.cause}`;
-        case "receive":
-          return `Cannot receive from the queue, retrying in ${
-            seconds(event.delayMs)
-          }: ${event.cause}`;
-        case "write":
-          return `Cannot write a batch of ${event.count} messages (attempt ${event.attempt}), ` +
-            `retrying in ${seconds(event.delayMs)}: ${event.cause}`;
-        case "delete":
-          return `Cannot delete ${event.count} written messages, retrying in ${
-            seconds(event.delayMs)
-          }: ${event.cause}`;
-        case "extend":
-          return `Cannot extend the visibility of ${event.count} waiting messages: ${event.cause}`;
-        case "depth":
-          return `Cannot read the queue's depth: ${event.cause}`;
-      }
-      break;
-    case "poison":
-      return `A batch of ${event.count} messages failed with ${event.code}` +
-        `${event.field === undefined ? "" : ` on "${event.field}"`}: splitting it to isolate` +
-        " the message that causes it";
-    case "unwritable":
-      return `Cannot write message "${event.messageId}" even to quarantine (${event.code}): ` +
-        "left to the queue and its dead-letter queue";
-    case "gaveUp":
-      return `Gave up deleting ${event.count} written messages; a redelivery will skip them`;
-    case "partitionsCreated":
-      return `Created the user_logins partitions of ${event.months.join(", ")}`;
-    case "partitionsMissing":
-      return `Cannot create the user_logins partitions of ${event.months.join(", ")}, ` +
-        `their rows go to user_logins_default meanwhile: ${event.cause}`;
-    case "left":
-      return `Left ${event.count} messages to the queue (${event.written} of them written, ` +
-        `${event.count - event.written} not): they will be delivered again`;
-    case "quarantined":
-      return verbose ? `Quarantined message "${event.messageId}": ${event.reason}` : undefined;
-    case "received":
-      return verbose && event.count > 0
-        ? `Received ${event.count} messages (${event.bytes} bytes)`
-        : undefined;
-    case "batchWritten":
-      return verbose
-        ? `Wrote a batch of ${event.size} messages in ${event.ms} ms: ${event.inserted} ` +
-          `inserted, ${event.quarantined} quarantined, ${event.duplicates} duplicates`
-        : undefined;
-    case "deleted":
-    case "extended":
-    case "duplicate":
-      return verbose ? `${event.type} ${event.count} messages` : undefined;
-  }
-  return undefined;
-}
-
-function describeSummary(summary: IngestSummary): string {
-  if (summary.received === 0) return "Nothing new: the queue held no messages";
-  const rate = summary.received / Math.max(summary.seconds, 0.001);
-  return [
-    `Received ${summary.received} messages in ${summary.seconds.toFixed(1)}s (${
-      rate.toFixed(0)
-    }/s)`,
-    `  inserted     ${summary.inserted} rows into user_logins`,
-    `  quarantined  ${summary.quarantined} into ingest_quarantine`,
-    `  duplicates   ${summary.duplicates} already written, skipped`,
-    `  deleted      ${summary.deleted} from the queue`,
-    ...(summary.left === 0 ? [] : [`  left         ${summary.left} to the queue, delivered again`]),
-  ].join("\n");
 }
 
 function sandboxEpilogue(dataDir: string, token: string | undefined): string {

@@ -74,6 +74,16 @@ export type IngestEvent =
    * they return to the queue, and a redelivery of a written one adds nothing.
    */
   | { readonly type: "left"; readonly count: number; readonly written: number }
+  /**
+   * Sampled every second: the messages and body bytes held between receive and delete, and the
+   * age of the oldest of them since SQS got it.
+   */
+  | {
+    readonly type: "inFlight";
+    readonly messages: number;
+    readonly bytes: number;
+    readonly oldestAgeSeconds: number;
+  }
   /** The ingest ended. */
   | { readonly type: "stopped"; readonly summary: IngestSummary };
 

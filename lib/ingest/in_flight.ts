@@ -63,6 +63,19 @@ export class InFlight {
     }
   }
 
+  /** Messages and bytes held, and how long ago (by `now`) the oldest held message was sent. */
+  sample(now: number): { messages: number; bytes: number; oldestAgeSeconds: number } {
+    let oldest = now;
+    for (const held of this.#held.values()) {
+      oldest = Math.min(oldest, held.message.sentAt.getTime());
+    }
+    return {
+      messages: this.#held.size,
+      bytes: this.#bytes,
+      oldestAgeSeconds: (now - oldest) / 1000,
+    };
+  }
+
   /** Every held message. */
   all(): Held[] {
     return [...this.#held.values()];

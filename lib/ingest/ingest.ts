@@ -66,6 +66,9 @@ export const DEFAULT_IN_FLIGHT_BYTES = 8 * 1024 * 1024;
 /** The default time a stop may take: well under Kubernetes' 30 s grace period. */
 export const DEFAULT_STOP_TIMEOUT_SECONDS = 10;
 
+/** How often the in-flight gauges are sampled: a scrape every 15 s or so reads a fresh one. */
+const IN_FLIGHT_SAMPLE_MS = 1000;
+
 /** How long the ingest waits for SQS to take back what it leaves at a stop. */
 const RETURN_TIMEOUT_MS = 2000;
 
@@ -119,6 +122,7 @@ export async function ingest(parts: IngestParts, options: IngestOptions): Promis
   const deleter = new Deleter({ ...edges, fail, signal: halt.signal });
   const beating = new AbortController();
   const beat = heartbeat(edges, { visibilitySeconds, signal: beating.signal });
+  const sampling = sampleInFlight(inFlight, { clock, emit, signal: beating.signal });
   const writer = new BatchWriter({ connect: parts.connect, vault: parts.vault, clock, emit }, {
     timeoutMs: (options.writeTimeoutSeconds ?? 60) * 1000,
   });
@@ -154,6 +158,7 @@ export async function ingest(parts: IngestParts, options: IngestOptions): Promis
       await deleter.settled();
       beating.abort();
       await beat;
+      await sampling;
       await returnToQueue(parts.queue, inFlight, { clock, emit });
       deadline.abort();
       options.signal?.removeEventListener("abort", onAbort);
@@ -166,6 +171,21 @@ export async function ingest(parts: IngestParts, options: IngestOptions): Promis
   const summary = { ...counts, seconds };
   emit({ type: "stopped", summary });
   return summary;
+}
+
+/** Emits an `inFlight` event every second until `signal` aborts, for gauges. */
+async function sampleInFlight(
+  inFlight: InFlight,
+  { clock, emit, signal }: {
+    clock: Clock;
+    emit: (event: IngestEvent) => void;
+    signal: AbortSignal;
+  },
+): Promise<void> {
+  while (!signal.aborted) {
+    await clock.sleep(IN_FLIGHT_SAMPLE_MS, signal);
+    if (!signal.aborted) emit({ type: "inFlight", ...inFlight.sample(clock.now()) });
+  }
 }
 
 /**

@@ -1,5 +1,6 @@
 /** SQS failures classified: what the AWS SDK threw, as a kind and a code, never its text. */
 import { ClassifiedError } from "../failure.ts";
+import { permissionFailure } from "../permission_error.ts";
 
 /** Codes no retry heals: the queue is missing, or the credentials are missing, refused or denied. */
 const QUEUE_MISSING = new Set([
@@ -45,6 +46,8 @@ export function classifySqsError(
   { action, queueUrl }: { action: string; queueUrl: string },
 ): ClassifiedError {
   if (error instanceof ClassifiedError) return error;
+  const denied = permissionFailure(error);
+  if (denied) return denied;
   const details = error as {
     name?: unknown;
     code?: unknown;

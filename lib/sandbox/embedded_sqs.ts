@@ -2,7 +2,7 @@
  * An embedded SQS emulator (fauxqs) on loopback, reached over HTTP like real SQS. The same
  * endpoint serves S3 too (path-style), for the archive.
  */
-import { type FauxqsServer, startFauxqs } from "fauxqs";
+import { type FauxqsInitConfig, type FauxqsServer, startFauxqs } from "fauxqs";
 import { SqsQueue } from "../queue/sqs_queue.ts";
 
 /** The emulator accepts any credentials; these keep the SDK from looking for real ones. */
@@ -16,12 +16,18 @@ export class EmbeddedSqs implements AsyncDisposable {
     this.#server = server;
   }
 
-  /** Starts the emulator, keeping its queues in `dataDir`, or in memory when it is undefined. */
-  static async start(options: { dataDir?: string | undefined } = {}): Promise<EmbeddedSqs> {
+  /**
+   * Starts the emulator, keeping its queues in `dataDir`, or in memory when it is undefined;
+   * `init` creates queues as the emulator's container does from its init file.
+   */
+  static async start(
+    options: { dataDir?: string | undefined; init?: FauxqsInitConfig | undefined } = {},
+  ): Promise<EmbeddedSqs> {
     const server = await startFauxqs({
       port: 0,
       logger: false,
       ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+      ...(options.init === undefined ? {} : { init: options.init }),
     });
     return new EmbeddedSqs(server);
   }

@@ -3,6 +3,7 @@
  * the column or constraint it names; never the server's text, which can quote a value.
  */
 import { ClassifiedError } from "../failure.ts";
+import { permissionFailure } from "../permission_error.ts";
 
 /** SQLSTATEs and classes a retry can heal: connections, conflicts, resources, shutdowns, timeouts. */
 const TRANSIENT_CLASSES = new Set(["08", "40", "53", "57", "58", "XX"]);
@@ -71,6 +72,8 @@ const CONDITION_NAMES: Readonly<Record<string, string>> = {
  */
 export function classifyDatabaseError(error: unknown): ClassifiedError {
   if (error instanceof ClassifiedError) return error;
+  const denied = permissionFailure(error);
+  if (denied) return denied;
   const details = error as {
     code?: unknown;
     column_name?: unknown;

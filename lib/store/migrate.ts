@@ -3,6 +3,7 @@ import vault from "../../sql/001_vault.sql" with { type: "text" };
 import governance from "../../sql/002_governance.sql" with { type: "text" };
 import { ConfigError } from "../config_error.ts";
 import lifecycle from "../../sql/005_lifecycle.sql" with { type: "text" };
+import ops from "../../sql/006_ops.sql" with { type: "text" };
 import type { Database } from "./database.ts";
 
 /** One migration: its version, its file's name, and its SQL. */
@@ -17,6 +18,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: "001_vault", sql: vault },
   { version: 2, name: "002_governance", sql: governance },
   { version: 5, name: "005_lifecycle", sql: lifecycle },
+  { version: 6, name: "006_ops", sql: ops },
 ];
 
 /** Serializes migrations between processes: an arbitrary constant, "vaultl" in ASCII. */
