@@ -184,9 +184,12 @@ Deno.test(`run survives SQS taken away and brought back: none lost, none doubled
   await using proxy = TcpProxy.start(Number(new URL(setup.sqs.endpoint).port));
   const sent = 3000;
   setup.send(generateLogins(sent, { malformedShare: 0.02 }));
-  const run = watchCli(["run", "--until-empty", "--json", "--batch-size", "100"], {
-    env: setup.env(`http://127.0.0.1:${proxy.port}`),
-  });
+  // A long poll the cut left waiting on the emulator's side can still take messages: a short
+  // visibility timeout returns them soon, and the drain waits for them.
+  const run = watchCli(
+    ["run", "--until-empty", "--json", "--batch-size", "100", "--visibility-timeout", "5"],
+    { env: setup.env(`http://127.0.0.1:${proxy.port}`) },
+  );
   try {
     await waitFor("the first committed batch", async () => await countWritten(setup.db) > 0);
     await proxy.cut();
