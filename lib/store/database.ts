@@ -41,7 +41,7 @@ function guardDroppedPools(): void {
     const error = event.error;
     if (
       error instanceof TypeError && error.message.includes("reading 'write'") &&
-      /\/postgres\/[\d.]+\/src\/connection\.js/.test(error.stack ?? "")
+      /[/\\]postgres(@[\d.]+)?([/\\][\d.]+)?[/\\]src[/\\]connection\.js/.test(error.stack ?? "")
     ) {
       event.preventDefault();
     }
