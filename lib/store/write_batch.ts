@@ -107,19 +107,12 @@ export async function writeBatch(tx: Transaction, batch: SealedBatch): Promise<B
       )
       ON CONFLICT (message_id, create_date) DO NOTHING
       RETURNING message_id`,
+    // Quarantined bodies are rare and can be near 256 KiB: multi-row VALUES, which holds one
+    // copy less of them than an array parameter (peak memory, tests/run_reliability_test.ts).
     quarantine.length === 0 ? [] : tx<{ messageId: string }[]>`
-      INSERT INTO ingest_quarantine (message_id, reason, sent_at, data_key_id, nonce,
-                                     body_ciphertext)
-      SELECT message_id, reason, sent_at, data_key_id, decode(nonce, 'hex'),
-             decode(body_ciphertext, 'hex')
-      FROM unnest(
-        ${quarantine.map((r) => r.messageId)}::text[],
-        ${quarantine.map((r) => r.reason)}::text[],
-        ${quarantine.map((r) => r.sentAt.toISOString())}::timestamptz[],
-        ${quarantine.map((r) => r.dataKeyId)}::uuid[],
-        ${quarantine.map((r) => r.nonce.toHex())}::text[],
-        ${quarantine.map((r) => r.bodyCiphertext.toHex())}::text[]
-      ) AS q(message_id, reason, sent_at, data_key_id, nonce, body_ciphertext)
+      INSERT INTO ingest_quarantine ${
+      tx(quarantine, "messageId", "reason", "sentAt", "dataKeyId", "nonce", "bodyCiphertext")
+    }
       ON CONFLICT (message_id) DO NOTHING
       RETURNING message_id`,
   ]);
