@@ -72,6 +72,9 @@ Deno.test(`deno task bench --json with tiny counts drains exactly N with every c
     }
     assert.ok(result.sqsCpuMicrosPerMessage >= 0);
   }
+  for (const run of summary.runs) {
+    assert.ok(run.reportedSeconds > 0 && run.reportedSeconds <= run.wallSeconds, run.contender);
+  }
   assert.deepEqual(
     summary.ratios.map((r: { corpus: string; contender: string }) => [r.corpus, r.contender]),
     [["sample", "vaultline"], ["unique", "vaultline"]],
@@ -98,6 +101,7 @@ Deno.test("medianResults() takes medians over rounds, the largest peak RSS, and 
     cpuSeconds: wallSeconds / 2,
     sqsCpuSeconds: 0.1,
     peakRssMib,
+    reportedSeconds: wallSeconds / 2,
   });
   const { results, ratios } = medianResults([
     run("raw", "raw", 1),

@@ -71,6 +71,8 @@ interface Services {
   readonly keyring: string;
   readonly runPermissions: readonly string[];
   readonly baseEnv: Record<string, string>;
+  /** Aborts on SIGINT or SIGTERM: the contender running is killed. */
+  readonly stop: AbortSignal;
 }
 
 function parseOptionsOf(args: readonly string[]): BenchOptions | undefined {
@@ -219,6 +221,7 @@ async function runContender(
     env,
     cwd: ROOT,
     timeoutMs: timeoutFor(count),
+    signal: services.stop,
   });
   const sqsCpuSeconds = (await emulatorCpuSeconds(services.sqs)) - sqsCpuBefore;
   if (run.code !== 0) {
@@ -248,6 +251,7 @@ async function runContender(
     cpuSeconds: run.cpuSeconds,
     sqsCpuSeconds,
     peakRssMib: run.peakRssMib,
+    reportedSeconds: lastLine(run.stdout).seconds,
   };
 }
 
@@ -276,7 +280,7 @@ async function drainedCount(
     } finally {
       queue.close();
     }
-    return (JSON.parse(run.trim().split("\n").at(-1) ?? "{}") as { deleted: number }).deleted;
+    return lastLine(run).deleted ?? -1;
   }
   const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
   try {
@@ -289,6 +293,11 @@ async function drainedCount(
   } finally {
     await sql.end({ timeout: 5 });
   }
+}
+
+/** The last line a contender printed: raw's and naive's report, vaultline's summary. */
+function lastLine(stdout: string): { deleted?: number; seconds: number } {
+  return JSON.parse(stdout.trim().split("\n").at(-1) ?? "{}");
 }
 
 /** CPU seconds the emulator's process has used so far, as it reports them. */
@@ -316,6 +325,11 @@ async function main(args: readonly string[]): Promise<number> {
     throw new RangeError("Cannot choose a database: set DATABASE_URL, or pass --pglite");
   }
   const env = baseEnv();
+  // Contenders run in sessions of their own, out of reach of a terminal's Ctrl-C.
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  const signals = ["SIGINT", "SIGTERM"] as const;
+  for (const signal of signals) Deno.addSignalListener(signal, onSignal);
   const dir = await Deno.makeTempDir({ prefix: "vaultline-bench-" });
   try {
     const keyring = `${dir}/ingest.keyring.json`;
@@ -335,6 +349,7 @@ async function main(args: readonly string[]): Promise<number> {
       keyring,
       runPermissions: await runTaskPermissions(),
       baseEnv: env,
+      stop: stop.signal,
     };
     const runs: RunFigures[] = [];
     for (let round = 1; round <= options.rounds; round++) {
@@ -365,6 +380,7 @@ async function main(args: readonly string[]): Promise<number> {
     else printTable(summary);
     return 0;
   } finally {
+    for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
     await Deno.remove(dir, { recursive: true });
   }
 }

@@ -11,6 +11,8 @@ export interface RunFigures {
   /** CPU the SQS emulator's process spent during the run. */
   readonly sqsCpuSeconds: number;
   readonly peakRssMib: number;
+  /** The drain's own time as the contender reported it: without the process's startup. */
+  readonly reportedSeconds: number;
 }
 
 /** One contender on one corpus, medians over its rounds (peak RSS: the largest). */

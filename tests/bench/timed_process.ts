@@ -18,19 +18,20 @@ const TIME = "/usr/bin/time";
 const STDERR_TAIL = 4000;
 
 /**
- * Runs `command args` in `cwd` with only `env`, killing it after `timeoutMs`; resolves to what
- * it printed and what GNU time measured.
+ * Runs `command args` in `cwd` with only `env`, killing it after `timeoutMs` or once `signal`
+ * aborts; resolves to what it printed and what GNU time measured.
  */
 export async function timedRun(
   command: string,
   args: readonly string[],
-  options: { env: Record<string, string>; cwd: URL; timeoutMs: number },
+  options: { env: Record<string, string>; cwd: URL; timeoutMs: number; signal: AbortSignal },
 ): Promise<TimedRun> {
   const report = await Deno.makeTempFile({ prefix: "vaultline-bench-time-" });
   try {
     const started = performance.now();
-    const child = new Deno.Command(TIME, {
-      args: ["-f", "%U %S %M", "-o", report, command, ...args],
+    // A session of its own, so a kill reaches the command too, not only GNU time.
+    const child = new Deno.Command("setsid", {
+      args: [TIME, "-f", "%U %S %M", "-o", report, command, ...args],
       cwd: options.cwd,
       env: options.env,
       clearEnv: true,
@@ -38,13 +39,15 @@ export async function timedRun(
       stdout: "piped",
       stderr: "piped",
     }).spawn();
-    const timer = setTimeout(() => {
+    const kill = () => {
       try {
-        child.kill("SIGKILL");
+        Deno.kill(-child.pid, "SIGKILL");
       } catch {
         // It already exited.
       }
-    }, options.timeoutMs);
+    };
+    const timer = setTimeout(kill, options.timeoutMs);
+    options.signal.addEventListener("abort", kill, { once: true });
     let stderrTail = "";
     const [status, stdout] = await Promise.all([
       child.status,
@@ -54,8 +57,12 @@ export async function timedRun(
           stderrTail = (stderrTail + text).slice(-STDERR_TAIL);
         }
       })(),
-    ]).finally(() => clearTimeout(timer));
+    ]).finally(() => {
+      clearTimeout(timer);
+      options.signal.removeEventListener("abort", kill);
+    });
     const wallSeconds = (performance.now() - started) / 1000;
+    if (options.signal.aborted) throw new Error(`Cannot run "${command}": interrupted`);
     // GNU time prints "Command exited with non-zero status N" first when it did.
     const last = (await Deno.readTextFile(report)).trim().split("\n").at(-1) ?? "";
     const [user, system, rssKib] = last.split(" ").map(Number);
