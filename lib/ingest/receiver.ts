@@ -97,8 +97,15 @@ export async function receiveMessages(
       batcher.push(messages);
       const bytes = messages.reduce((sum, message) => sum + message.body.length, 0);
       emit({ type: "received", count: messages.length, bytes });
-      if (messages.length === 0 && options.untilEmpty && inFlight.size === 0 && await drained()) {
-        options.stop.abort();
+      if (messages.length === 0) {
+        // Nothing more for now: the partial batch need not wait for company.
+        batcher.flush();
+        if (options.untilEmpty) {
+          // A drain waits for what it holds to be written and deleted, rather than polling
+          // again, then asks SQS whether anything is left anywhere.
+          await inFlight.waitUntilEmpty(signal);
+          if (!signal.aborted && await drained()) options.stop.abort();
+        }
       }
     }
   };

@@ -92,7 +92,15 @@ export async function ingestOnWorkers(
       };
       worker.onerror = (event) => {
         event.preventDefault();
-        reject(new Error(`Worker ${i + 2} of the ingest failed: ${event.message}`));
+        // A thread loads its modules as a dynamic import does: it needs read access to them.
+        reject(
+          /Requires read access/.test(event.message)
+            ? new ConfigError(
+              `Cannot start an ingest worker: ${event.message.split(",")[0]}; ` +
+                "allow reading lib/, or run with --workers 1",
+            )
+            : new Error(`Worker ${i + 2} of the ingest failed: ${event.message}`),
+        );
       };
     });
     const start: ToWorker = {
