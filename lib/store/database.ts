@@ -1,5 +1,4 @@
 /** Connections to Postgres: one client library and one code path for real and embedded servers. */
-import { Socket } from "node:net";
 import postgres from "postgres";
 
 /** A connection pool. */
@@ -28,25 +27,39 @@ export interface SessionLimits {
  * Guards against two postgres.js 3.4.9 flaws, installed with the first pool and kept: both
  * symptoms are narrow, and both follow only from dropping a pool on purpose.
  * - Dropping a pool mid-transaction rejects queries of the driver's own that nothing awaits.
- * - The driver can flush a write from a timer after it dropped the connection's socket (a pool
- *   ended while a connection reconnects): a TypeError thrown from a timer. The pool is gone
- *   already; its query, if it was not, is abandoned at the write timeout.
+ * - The driver can flush a write from a timer after its connection's socket is gone (a pool ended
+ *   while a connection reconnects: a TypeError) or ended by the server (an EPIPE error, thrown or
+ *   rejected), and a connection attempt of a dropped pool fails with nothing awaiting it. The pool
+ *   is gone already; its query, if it was not, is abandoned at the write timeout.
  */
 function guardDroppedPools(): void {
   globalThis.addEventListener("unhandledrejection", (event) => {
-    if ((event.reason as { code?: unknown } | null)?.code === "CONNECTION_DESTROYED") {
-      event.preventDefault();
-    }
-  });
-  globalThis.addEventListener("error", (event) => {
-    const error = event.error;
+    const code = (event.reason as { code?: unknown } | null)?.code;
     if (
-      error instanceof TypeError && error.message.includes("reading 'write'") &&
-      /[/\\]postgres(@[\d.]+)?([/\\][\d.]+)?[/\\]src[/\\]connection\.js/.test(error.stack ?? "")
+      code === "CONNECTION_DESTROYED" || isLateWrite(event.reason) || isOrphanConnect(event.reason)
     ) {
       event.preventDefault();
     }
   });
+  globalThis.addEventListener("error", (event) => {
+    if (isLateWrite(event.error)) event.preventDefault();
+  });
+}
+
+/** A refused connection attempt that nothing awaits: only a dropped pool leaves one behind. */
+function isOrphanConnect(error: unknown): boolean {
+  return error instanceof Error && (error as { code?: unknown }).code === "ECONNREFUSED" &&
+    /_afterConnect/.test(error.stack ?? "");
+}
+
+/** A write postgres.js flushed from a timer to a socket that was dropped or ended. */
+export function isLateWrite(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const late = (error instanceof TypeError && error.message.includes("reading 'write'")) ||
+    (error as { code?: unknown }).code === "EPIPE" ||
+    error.message.includes("ended by the other party");
+  return late && /nextWrite/.test(error.stack ?? "") &&
+    /[/\\]postgres(@[\d.]+)?([/\\][\d.]+)?[/\\]src[/\\]connection\.js/.test(error.stack ?? "");
 }
 let guarded = false;
 
@@ -76,33 +89,10 @@ export function connectDatabase(
     // camelCase in code, snake_case in SQL: result columns and insert-helper keys are converted.
     transform: postgres.camel,
     connect_timeout: 10,
-    // postgres.js takes a socket factory; its types do not declare it.
-    ...({ socket: noDelaySocket() } as object),
     onnotice: () => {},
     // Sent as startup parameters: in force from the session's first statement.
     connection: { application_name: "vaultline", ...limits },
   });
-}
-
-/**
- * Makes the pool's TCP sockets with Nagle's algorithm off. postgres.js leaves it on under Deno,
- * so a small write right after a large one (a batch's COMMIT) waits for the server's delayed ACK,
- * about 40 ms a transaction. Hosts of a multi-host URL are tried in turn, as postgres.js does.
- */
-function noDelaySocket(): (
-  options: { host: readonly string[]; port: readonly number[]; path?: string | false },
-) => Socket {
-  let next = 0;
-  return ({ host, port, path }) => {
-    const socket = new Socket();
-    socket.once("connect", () => socket.setNoDelay(true));
-    if (path) socket.connect(path);
-    else {
-      const i = next++ % host.length;
-      socket.connect(port[i] ?? port[0] ?? 5432, host[i] ?? "localhost");
-    }
-    return socket;
-  };
 }
 
 /** The database's character encoding, as Postgres names it (`UTF8`, `LATIN1`, ...). */
