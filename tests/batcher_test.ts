@@ -62,3 +62,27 @@ Deno.test("Batcher cuts a batch at its byte bound, and hands out a message large
   assert.deepEqual(ids(await batcher.next()), ["m-3"], "a message over the bound goes alone");
   assert.equal(clock.sleeps.length, 0, "a batch full by bytes waits for nothing");
 });
+
+Deno.test("Batcher after flush hands out a partial batch at once, then waits again", async () => {
+  const clock = new FakeClock();
+  const start = clock.now();
+  const batcher = new Batcher({ size: 10, waitMs: 500, clock });
+  batcher.flush();
+  batcher.push(messages(0, 2));
+  let batch: QueueMessage[] | undefined;
+  const next = batcher.next().then((b) => (batch = b));
+  await clock.advance(100);
+  assert.equal(batch, undefined, "a flush of nothing made the next batch go early");
+  batcher.flush();
+  await next;
+  assert.deepEqual(ids(batch), ["m-0", "m-1"]);
+  assert.equal(clock.now() - start, 100, "the flushed batch waited out the wait");
+  batcher.push(messages(2, 1));
+  let after: QueueMessage[] | undefined;
+  const following = batcher.next().then((b) => (after = b));
+  await clock.advance(499);
+  assert.equal(after, undefined, "the flush outlived the batch it handed out");
+  await clock.advance(1);
+  await following;
+  assert.deepEqual(ids(after), ["m-2"]);
+});

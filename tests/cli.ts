@@ -9,8 +9,9 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-/** The permissions of the tasks in deno.json. */
+/** The permissions of the tasks in deno.json, and the V8 flag of `run` and of the binary. */
 export const PERMISSIONS = [
+  "--v8-flags=--max-semi-space-size=2",
   "--allow-net",
   "--allow-env",
   "--allow-read",

@@ -193,7 +193,14 @@ Deno.test("deploy/k8s: env, ports, probes, grace period, secrets and scaling mat
     ) => [e.name, e.value ?? "postgres://u@db/x"]),
   );
   assert.equal(parseCommandLine(container.args, env), "run");
-  assert.deepEqual(container.args, ["run", "--http", `0.0.0.0:${DEFAULT_OPS_PORT}`]);
+  // As many ingest threads as the CPU limit: the container would see the node's cores.
+  assert.deepEqual(container.args, [
+    "run",
+    "--http",
+    `0.0.0.0:${DEFAULT_OPS_PORT}`,
+    "--workers",
+    String(Number(container.resources.limits.cpu)),
+  ]);
   assert.deepEqual(container.ports, [{ name: "metrics", containerPort: DEFAULT_OPS_PORT }]);
   assert.equal(container.livenessProbe.httpGet.path, OPS_PATHS.health);
   assert.equal(container.readinessProbe.httpGet.path, OPS_PATHS.ready);

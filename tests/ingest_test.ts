@@ -125,24 +125,35 @@ Deno.test(`ingest() stops after --max-messages and leaves the rest queued (${DAT
   assert.deepEqual(await setup.queue.depth(), { visible: 55, inFlight: 0, delayed: 0 });
 });
 
-Deno.test(`ingest() renews the visibility of messages waiting in a batch (${DATABASE_KIND})`, async () => {
+Deno.test(`ingest() renews the visibility of messages waiting for their write (${DATABASE_KIND})`, async () => {
   await using setup = await ingestSetup();
   await setup.queue.send(generateLogins(30, { malformedShare: 0 }));
-  // Visibility 2 s, but the partial batch waits 5 s: without renewal SQS would redeliver them.
+  // Visibility 2 s, but the write waits 5 s for a lock: without renewal SQS would redeliver them.
+  const { release, ended } = await holdTableLock(setup.db, "user_logins");
+  const timer = setTimeout(release, 5000);
   const events: IngestEvent[] = [];
-  const summary = await ingest({ queue: setup.queue, connect: setup.connect, vault: setup.vault }, {
-    concurrency: 2,
-    batchSize: 1000,
-    batchWaitMs: 5000,
-    visibilitySeconds: 2,
-    untilEmpty: true,
-    onEvent: (event) => events.push(event),
-  });
-  assert.equal(summary.received, 30, "a message was redelivered: its visibility ran out");
-  const extended = events.reduce((n, e) => n + (e.type === "extended" ? e.count : 0), 0);
-  assert.ok(extended >= 30, `${extended} extensions for 30 messages waiting 5 s`);
-  assert.equal(summary.inserted, 30);
-  assert.equal(summary.duplicates, 0);
+  try {
+    const summary = await ingest(
+      { queue: setup.queue, connect: setup.connect, vault: setup.vault },
+      {
+        ...QUICK,
+        concurrency: 2,
+        batchSize: 1000,
+        visibilitySeconds: 2,
+        untilEmpty: true,
+        onEvent: (event) => events.push(event),
+      },
+    );
+    assert.equal(summary.received, 30, "a message was redelivered: its visibility ran out");
+    const extended = events.reduce((n, e) => n + (e.type === "extended" ? e.count : 0), 0);
+    assert.ok(extended >= 30, `${extended} extensions for 30 messages waiting 5 s`);
+    assert.equal(summary.inserted, 30);
+    assert.equal(summary.duplicates, 0);
+  } finally {
+    clearTimeout(timer);
+    release();
+    await ended;
+  }
 });
 
 Deno.test(`ingest() on abort stops receiving, then writes and deletes what it holds (${DATABASE_KIND})`, async () => {

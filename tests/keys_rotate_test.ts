@@ -164,8 +164,12 @@ for (const home of KEY_HOMES) {
       .trim().split("\n").map((line) => JSON.parse(line));
 
     send(0, 100);
-    // A long poll cut off by the stop can leave messages in flight: let them return quickly.
-    const child = spawnCli(["run", "--batch-size", "50", "--visibility-timeout", "2"], { env });
+    // A long poll cut off by the stop can leave messages in flight: let them return quickly. One
+    // thread, so one data key a run (each worker makes its own).
+    const child = spawnCli(
+      ["run", "--workers", "1", "--batch-size", "50", "--visibility-timeout", "2"],
+      { env },
+    );
     const exited = finished(child);
     let ended: string | undefined;
     exited.then((result) => (ended = result.stderr));
@@ -191,7 +195,7 @@ for (const home of KEY_HOMES) {
       assert.equal(stopped.code, 0, stopped.stderr);
 
       send(200, 300);
-      const restarted = await runCli(["run", "--until-empty", "--json"], {
+      const restarted = await runCli(["run", "--workers", "1", "--until-empty", "--json"], {
         env: { ...env, LOG_LEVEL: "warn" },
       });
       assert.equal(restarted.code, 0, restarted.stderr);

@@ -295,7 +295,7 @@ Deno.test(`reveal refuses forged and altered vault entries, printing nothing and
       /value does not match the token/,
       async () => {
         const dataKey = await s.ingest.keks[0].newDataKey();
-        const forged = await seal(dataKey, {
+        const forged = seal(dataKey, {
           context: vaultContext(carolDevice, "device_id"),
           plaintext: "6.6.6.6",
         });

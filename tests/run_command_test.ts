@@ -93,12 +93,12 @@ Deno.test(`a crash between commit and delete adds no second row on the next run 
   assert.deepEqual(await counts(setup.db), { rows: 99, distinct: 99, quarantined: 1 });
 });
 
-Deno.test(`kill -9 at random moments over 20,000 messages, then a drain: rows + quarantine = sent (${DATABASE_KIND})`, async () => {
+Deno.test(`kill -9 at random moments over 20,000 messages with two workers, then a drain: rows + quarantine = sent (${DATABASE_KIND})`, async () => {
   await using setup = await processSetup();
   const { random, seedNote } = testRandom();
   const sent = 20_000;
   setup.send(generateLogins(sent, { malformedShare: 0.02, random }));
-  const args = ["run", "--visibility-timeout", "3", "--batch-size", "250"];
+  const args = ["run", "--workers", "2", "--visibility-timeout", "3", "--batch-size", "250"];
   for (let round = 0; round < 4; round++) {
     const child = spawnCli(args, { env: setup.env() });
     const exited = finished(child);

@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { importTokenKey } from "../lib/vault/keyring.ts";
-import { canonicalize, tokenField, tokenize } from "../lib/vault/token.ts";
+import {
+  canonicalize,
+  formatToken,
+  macMessage,
+  type PiiValue,
+  tokenField,
+  tokenize,
+} from "../lib/vault/token.ts";
 
 // Key bytes 00..1f. Expected tokens computed independently with Python's hmac module:
 // base64url(HMAC-SHA256(key, field + "\0" + value)[:24]).
@@ -17,6 +24,36 @@ Deno.test("tokenize() matches the known-answer vectors", async (t) => {
     await t.step(`${field} ${value}`, async () => {
       assert.equal(await tokenize(key, { field, value }), expected);
     });
+  }
+});
+
+Deno.test("a file token key gives the tokens of WebCrypto's HMAC-SHA256, value for value", async () => {
+  const raw = crypto.getRandomValues(new Uint8Array(48));
+  const key = await importTokenKey(raw, 3);
+  const webCrypto = await crypto.subtle.importKey(
+    "raw",
+    raw,
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
+  const values: readonly PiiValue[] = [
+    { field: "ip", value: "10.0.0.1" },
+    { field: "ip", value: " 2001:DB8::1 " },
+    { field: "ip", value: "::ffff:10.0.0.1" },
+    { field: "device_id", value: "" },
+    { field: "device_id", value: "é-ünïcödé-😀" },
+    { field: "device_id", value: "x".repeat(100_000) },
+    ...Array.from(
+      { length: 50 },
+      () => ({ field: "device_id" as const, value: crypto.randomUUID() }),
+    ),
+  ];
+  const tokens = await key.tokenize(values);
+  assert.equal(tokens.length, values.length);
+  for (const [i, value] of values.entries()) {
+    const mac = await crypto.subtle.sign("HMAC", webCrypto, macMessage(value));
+    assert.equal(tokens[i], formatToken(value.field, 3, new Uint8Array(mac)), `value ${i}`);
   }
 });
 

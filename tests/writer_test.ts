@@ -249,21 +249,44 @@ if (DATABASE_KIND === "Postgres") {
   });
 }
 
-Deno.test(`BatchWriter keeps the process alive when postgres.js flushes a write to a socket it dropped (${DATABASE_KIND})`, async () => {
+Deno.test(`BatchWriter keeps the process alive when postgres.js flushes a write to a socket it dropped or the server ended (${DATABASE_KIND})`, async () => {
   await using setup = await writerSetup();
   const { writer } = poisonWriter(setup);
   await using _ = writer;
-  // What postgres.js 3.4.9 throws from a timer after a pool ended mid-reconnect.
-  const error = new TypeError("Cannot read properties of null (reading 'write')");
-  error.stack = `${error.message}\n    at Immediate.nextWrite ` +
-    "(file:///root/.cache/deno/npm/registry.npmjs.org/postgres/3.4.9/src/connection.js:255:22)";
-  const thrown = new Promise<void>((resolve) =>
-    setTimeout(() => {
-      resolve();
-      throw error;
-    }, 0)
-  );
-  await thrown;
+  // What postgres.js 3.4.9 throws from a timer after a pool ended mid-reconnect, loaded from
+  // Deno's cache or from node_modules (nodeModulesDir "auto").
+  for (
+    const path of [
+      "/root/.cache/deno/npm/registry.npmjs.org/postgres/3.4.9/src/connection.js",
+      "/srv/vaultline/node_modules/.deno/postgres@3.4.9/node_modules/postgres/src/connection.js",
+    ]
+  ) {
+    const error = new TypeError("Cannot read properties of null (reading 'write')");
+    error.stack = `${error.message}\n    at Immediate.nextWrite (file://${path}:255:22)`;
+    const thrown = new Promise<void>((resolve) =>
+      setTimeout(() => {
+        resolve();
+        throw error;
+      }, 0)
+    );
+    await thrown;
+    await delay(10);
+  }
+  // The same late write to a socket the server ended: an EPIPE error, rejected with nothing
+  // awaiting it.
+  const ended = Object.assign(new Error("This socket has been ended by the other party"), {
+    code: "EPIPE",
+  });
+  ended.stack = `Error: ${ended.message}\n    at Socket._writeAfterFIN (ext:deno_node/net.ts:1:1)` +
+    "\n    at Immediate.nextWrite (file:///srv/vaultline/node_modules/.deno/postgres@3.4.9/" +
+    "node_modules/postgres/src/connection.js:255:22)";
+  Promise.reject(ended);
+  // And a dropped pool's connection attempt, refused with nothing awaiting it.
+  const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), {
+    code: "ECONNREFUSED",
+  });
+  refused.stack = `Error: ${refused.message}\n    at _afterConnectImpl (ext:deno_node/net.ts:1:1)`;
+  Promise.reject(refused);
   await delay(10);
   const outcome = await within("a write after it", writer.write(setup.batch.slice(0, 10)));
   assert.equal(outcome.written.length, 10);

@@ -7,6 +7,7 @@ import {
 } from "../ingest/data_keys.ts";
 import { DEFAULT_IN_FLIGHT_BYTES, DEFAULT_STOP_TIMEOUT_SECONDS, ingest } from "../ingest/ingest.ts";
 import type { IngestEvent } from "../ingest/events.ts";
+import { DEFAULT_WORKERS, ingestOnWorkers } from "../ingest/workers.ts";
 import { startOpsEndpoint } from "../ops/endpoint.ts";
 import { parseListenAddress } from "../ops/http.ts";
 import { describeSummary, logIngestEvent } from "../ops/ingest_log.ts";
@@ -33,6 +34,8 @@ export interface RunOptions {
   readonly untilEmpty: boolean;
   readonly maxMessages: number | undefined;
   readonly concurrency: number;
+  /** Threads, each running a whole ingest with its share of the receivers. */
+  readonly workers: number;
   readonly batchSize: number;
   readonly visibilitySeconds: number;
   readonly writeTimeoutSeconds: number;
@@ -63,7 +66,10 @@ Options:
   --keyring FILE      ingest keyring (default VAULT_KEYRING; sandbox: .data/ingest.keyring.json)
   --until-empty       stop once the queue holds no visible, in-flight or delayed message
   --max-messages N    stop after N messages
-  --concurrency N     concurrent long-polling receivers (default 4)
+  --concurrency N     concurrent long-polling receivers, shared out among the workers
+                      (default 4)
+  --workers N         threads, each with its own receivers, sealing, writer and database
+                      pool over the same queue (default: the number of cores, ${DEFAULT_WORKERS})
   --batch-size N      messages per database transaction, 1 to 1000 (default 500)
   --visibility-timeout SECONDS
                       how long a received message stays hidden from other consumers; renewed
@@ -98,6 +104,7 @@ LOG_LEVEL is debug, info (default), warn or error.
       "until-empty": { type: "boolean" },
       "max-messages": { type: "string" },
       concurrency: { type: "string" },
+      workers: { type: "string" },
       "batch-size": { type: "string" },
       "visibility-timeout": { type: "string" },
       "write-timeout": { type: "string" },
@@ -141,6 +148,11 @@ LOG_LEVEL is debug, info (default), warn or error.
         min: 1,
         max: 64,
         fallback: 4,
+      }),
+      workers: parseInteger("--workers", asString(values.workers), {
+        min: 1,
+        max: 64,
+        fallback: DEFAULT_WORKERS,
       }),
       batchSize,
       visibilitySeconds: parseInteger(
@@ -264,17 +276,12 @@ async function drain(
       statementTimeoutMs: options.writeTimeoutSeconds * 1000,
       idleInTransactionMs: options.writeTimeoutSeconds * 1000,
     };
-    const summary = await ingest({
-      queue: services.queue,
-      connect: () => connectDatabase(url, { max: 2, limits }),
-      vault: {
-        tokenKey: keyring.tokenKey,
-        dataKey: dataKeySource(keyring.keks[0], {
-          maxUses: options.dataKeyUses,
-          maxAgeMs: options.dataKeyAgeSeconds * 1000,
-        }),
-      },
-    }, {
+    const connection = { url, poolSize: 2, limits };
+    const dataKeys = {
+      maxUses: options.dataKeyUses,
+      maxAgeMs: options.dataKeyAgeSeconds * 1000,
+    };
+    const ingestOptions = {
       concurrency: options.concurrency,
       batchSize: options.batchSize,
       visibilitySeconds: options.visibilitySeconds,
@@ -285,7 +292,24 @@ async function drain(
       maxMessages: options.maxMessages,
       signal: stop,
       onEvent,
-    });
+    };
+    const parts = {
+      queue: services.queue,
+      connect: () => connectDatabase(url, { max: connection.poolSize, limits }),
+      vault: { tokenKey: keyring.tokenKey, dataKey: dataKeySource(keyring.keks[0], dataKeys) },
+    };
+    const summary = options.workers > 1
+      ? await ingestOnWorkers(parts, {
+        queue: { url: services.queue.url, options: services.queue.options },
+        database: connection,
+        keyring: {
+          path: options.keyringPath,
+          kms: options.settings.kms,
+          allowReadable: options.allowReadableKeyring,
+        },
+        dataKeys,
+      }, { ...ingestOptions, workers: options.workers })
+      : await ingest(parts, ingestOptions);
     progress.clear();
     if (options.json) console.log(JSON.stringify(summary));
     else console.log(describeSummary(summary));

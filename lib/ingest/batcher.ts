@@ -17,6 +17,7 @@ export class Batcher {
   #pendingBytes = 0;
   #since = 0;
   #closed = false;
+  #flushing = false;
 
   constructor(
     { size, maxBytes = Infinity, waitMs, clock }: {
@@ -42,6 +43,13 @@ export class Batcher {
     this.#changed.notify();
   }
 
+  /** The queue had no more for now: `next()` hands out what waits without waiting longer. */
+  flush(): void {
+    if (this.#pending.length === 0) return;
+    this.#flushing = true;
+    this.#changed.notify();
+  }
+
   /** No more messages will come: `next()` hands out what is left, then undefined. */
   close(): void {
     this.#closed = true;
@@ -50,13 +58,13 @@ export class Batcher {
 
   /**
    * The next batch: as soon as a full batch waits, or once the oldest waited `waitMs`, or at once
-   * after `close()`. Undefined when closed and empty.
+   * after `flush()` or `close()`. Undefined when closed and empty.
    */
   async next(): Promise<QueueMessage[] | undefined> {
     while (true) {
       const waiting = this.#pending.length;
       const full = waiting >= this.#size || this.#pendingBytes >= this.#maxBytes;
-      if (full || (this.#closed && waiting > 0)) return this.#take();
+      if (full || ((this.#closed || this.#flushing) && waiting > 0)) return this.#take();
       if (this.#closed) return undefined;
       if (waiting === 0) {
         await this.#changed.wait();
@@ -80,6 +88,7 @@ export class Batcher {
     }
     this.#pendingBytes -= bytes;
     this.#since = this.#clock.now();
+    this.#flushing = false;
     return this.#pending.splice(0, count);
   }
 }

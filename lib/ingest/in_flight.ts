@@ -96,4 +96,15 @@ export class InFlight {
       signal.removeEventListener("abort", wake);
     }
   }
+
+  /** Resolves once nothing is held, or `signal` aborts. */
+  async waitUntilEmpty(signal: AbortSignal): Promise<void> {
+    const wake = () => this.#changed.notify();
+    signal.addEventListener("abort", wake, { once: true });
+    try {
+      while (this.size > 0 && !signal.aborted) await this.#changed.wait();
+    } finally {
+      signal.removeEventListener("abort", wake);
+    }
+  }
 }

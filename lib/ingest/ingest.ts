@@ -15,6 +15,7 @@ import { countEvent, emptyCounts, type IngestEvent, type IngestSummary } from ".
 import { heartbeat } from "./heartbeat.ts";
 import { InFlight } from "./in_flight.ts";
 import { PartitionKeeper } from "./partition_keeper.ts";
+import { localQuota, type MessageQuota } from "./quota.ts";
 import { receiveMessages } from "./receiver.ts";
 import type { IngestVault } from "./seal_batch.ts";
 import { BatchWriter, WriteHalted } from "./writer.ts";
@@ -38,6 +39,8 @@ export interface IngestOptions {
   readonly untilEmpty: boolean;
   /** Stop receiving after this many messages. */
   readonly maxMessages?: number | undefined;
+  /** What may still be received, shared with other workers; takes the place of `maxMessages`. */
+  readonly quota?: MessageQuota | undefined;
   /**
    * Aborting stops receiving; what is held is still written and deleted until the stop timeout
    * passes. Then the ingest ends, and what it did not delete returns to the queue.
@@ -136,7 +139,7 @@ export async function ingest(parts: IngestParts, options: IngestOptions): Promis
         concurrency: options.concurrency,
         visibilitySeconds,
         untilEmpty: options.untilEmpty,
-        maxMessages: options.maxMessages ?? Infinity,
+        quota: options.quota ?? localQuota(options.maxMessages ?? Infinity),
         stop,
       }).finally(() => batcher.close());
       try {

@@ -5,6 +5,7 @@ import type { Batcher } from "./batcher.ts";
 import { backoff, type Clock } from "./clock.ts";
 import { failureOf, type IngestEvent } from "./events.ts";
 import type { InFlight } from "./in_flight.ts";
+import type { MessageQuota } from "./quota.ts";
 
 /** What the receivers share. */
 export interface ReceiverParts {
@@ -23,7 +24,8 @@ export interface ReceiverOptions {
   readonly visibilitySeconds: number;
   /** Stop once the queue holds no visible, in-flight or delayed message. */
   readonly untilEmpty: boolean;
-  readonly maxMessages: number;
+  /** What `--max-messages` leaves to receive. */
+  readonly quota: MessageQuota;
   /** Receivers stop when it aborts; they abort it themselves once the queue is drained. */
   readonly stop: AbortController;
 }
@@ -35,7 +37,7 @@ export async function receiveMessages(
 ): Promise<void> {
   const { queue, inFlight, batcher, clock, emit, fail } = parts;
   const { signal } = options.stop;
-  let requested = 0;
+  const { quota } = options;
 
   const drained = async (): Promise<boolean> => {
     try {
@@ -62,9 +64,8 @@ export async function receiveMessages(
         await inFlight.waitForRoom(signal);
         continue;
       }
-      const max = Math.min(SQS_BATCH_MAX, options.maxMessages - requested);
+      const max = quota.take(SQS_BATCH_MAX);
       if (max <= 0) return;
-      requested += max;
       let messages;
       try {
         messages = await queue.receive({
@@ -76,7 +77,7 @@ export async function receiveMessages(
         });
         failures = 0;
       } catch (error) {
-        requested -= max;
+        quota.giveBack(max);
         if (signal.aborted) return;
         if (isPermanent(error)) return fail(error);
         const delayMs = backoff(++failures);
@@ -91,13 +92,20 @@ export async function receiveMessages(
         await clock.sleep(delayMs, signal);
         continue;
       }
-      requested -= max - messages.length;
+      quota.giveBack(max - messages.length);
       inFlight.add(messages, clock.now() + options.visibilitySeconds * 1000);
       batcher.push(messages);
       const bytes = messages.reduce((sum, message) => sum + message.body.length, 0);
       emit({ type: "received", count: messages.length, bytes });
-      if (messages.length === 0 && options.untilEmpty && inFlight.size === 0 && await drained()) {
-        options.stop.abort();
+      if (messages.length === 0) {
+        // Nothing more for now: the partial batch need not wait for company.
+        batcher.flush();
+        if (options.untilEmpty) {
+          // A drain waits for what it holds to be written and deleted, rather than polling
+          // again, then asks SQS whether anything is left anywhere.
+          await inFlight.waitUntilEmpty(signal);
+          if (!signal.aborted && await drained()) options.stop.abort();
+        }
       }
     }
   };

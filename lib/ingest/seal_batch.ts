@@ -61,16 +61,15 @@ export async function sealBatch(
 
   const count = originals.size + rejections.length;
   const dataKey = count === 0 ? undefined : await vault.dataKey(count);
-  const vaultRows = dataKey === undefined ? [] : await Promise.all(
-    distinct.map(async ({ field, value }): Promise<VaultRow> => {
-      const token = tokenFor(field, value);
-      const sealed = await seal(dataKey, { context: vaultContext(token, field), plaintext: value });
-      return { token, field, dataKeyId: dataKey.id, ...sealed };
-    }),
-  );
-  const quarantineRows = dataKey === undefined ? [] : await Promise.all(
-    rejections.map(async ({ messageId, reason, sentAt, body }): Promise<QuarantineRow> => {
-      const { nonce, ciphertext } = await seal(dataKey, {
+  // Sealing is synchronous (node:crypto): no promise per value.
+  const vaultRows = dataKey === undefined ? [] : distinct.map(({ field, value }): VaultRow => {
+    const token = tokenFor(field, value);
+    const sealed = seal(dataKey, { context: vaultContext(token, field), plaintext: value });
+    return { token, field, dataKeyId: dataKey.id, ...sealed };
+  });
+  const quarantineRows = dataKey === undefined ? [] : rejections.map(
+    ({ messageId, reason, sentAt, body }): QuarantineRow => {
+      const { nonce, ciphertext } = seal(dataKey, {
         context: quarantineContext(messageId),
         plaintext: body,
       });
@@ -82,7 +81,7 @@ export async function sealBatch(
         nonce,
         bodyCiphertext: ciphertext,
       };
-    }),
+    },
   );
   return {
     dataKey,

@@ -28,21 +28,23 @@ export interface QueueDepth {
 /** SQS's limit of entries per batch call and messages per receive. */
 export const SQS_BATCH_MAX = 10;
 
+/** Where the SDK reaches a queue; plain data, so another thread can open the same queue. */
+export interface SqsQueueOptions {
+  readonly region: string;
+  readonly endpoint?: string | undefined;
+  readonly credentials?: { accessKeyId: string; secretAccessKey: string } | undefined;
+}
+
 /** A queue reached through the AWS SDK. */
 export class SqsQueue {
   readonly url: string;
+  readonly options: SqsQueueOptions;
   readonly #client: SQSClient;
 
   /** Without `credentials`, the AWS SDK's default chain (environment, profile, role) applies. */
-  constructor(
-    url: string,
-    options: {
-      region: string;
-      endpoint?: string | undefined;
-      credentials?: { accessKeyId: string; secretAccessKey: string } | undefined;
-    },
-  ) {
+  constructor(url: string, options: SqsQueueOptions) {
     this.url = url;
+    this.options = options;
     this.#client = new SQSClient({
       region: options.region,
       ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),

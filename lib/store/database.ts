@@ -27,25 +27,39 @@ export interface SessionLimits {
  * Guards against two postgres.js 3.4.9 flaws, installed with the first pool and kept: both
  * symptoms are narrow, and both follow only from dropping a pool on purpose.
  * - Dropping a pool mid-transaction rejects queries of the driver's own that nothing awaits.
- * - The driver can flush a write from a timer after it dropped the connection's socket (a pool
- *   ended while a connection reconnects): a TypeError thrown from a timer. The pool is gone
- *   already; its query, if it was not, is abandoned at the write timeout.
+ * - The driver can flush a write from a timer after its connection's socket is gone (a pool ended
+ *   while a connection reconnects: a TypeError) or ended by the server (an EPIPE error, thrown or
+ *   rejected), and a connection attempt of a dropped pool fails with nothing awaiting it. The pool
+ *   is gone already; its query, if it was not, is abandoned at the write timeout.
  */
 function guardDroppedPools(): void {
   globalThis.addEventListener("unhandledrejection", (event) => {
-    if ((event.reason as { code?: unknown } | null)?.code === "CONNECTION_DESTROYED") {
-      event.preventDefault();
-    }
-  });
-  globalThis.addEventListener("error", (event) => {
-    const error = event.error;
+    const code = (event.reason as { code?: unknown } | null)?.code;
     if (
-      error instanceof TypeError && error.message.includes("reading 'write'") &&
-      /\/postgres\/[\d.]+\/src\/connection\.js/.test(error.stack ?? "")
+      code === "CONNECTION_DESTROYED" || isLateWrite(event.reason) || isOrphanConnect(event.reason)
     ) {
       event.preventDefault();
     }
   });
+  globalThis.addEventListener("error", (event) => {
+    if (isLateWrite(event.error)) event.preventDefault();
+  });
+}
+
+/** A refused connection attempt that nothing awaits: only a dropped pool leaves one behind. */
+function isOrphanConnect(error: unknown): boolean {
+  return error instanceof Error && (error as { code?: unknown }).code === "ECONNREFUSED" &&
+    /_afterConnect/.test(error.stack ?? "");
+}
+
+/** A write postgres.js flushed from a timer to a socket that was dropped or ended. */
+export function isLateWrite(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const late = (error instanceof TypeError && error.message.includes("reading 'write'")) ||
+    (error as { code?: unknown }).code === "EPIPE" ||
+    error.message.includes("ended by the other party");
+  return late && /nextWrite/.test(error.stack ?? "") &&
+    /[/\\]postgres(@[\d.]+)?([/\\][\d.]+)?[/\\]src[/\\]connection\.js/.test(error.stack ?? "");
 }
 let guarded = false;
 

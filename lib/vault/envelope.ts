@@ -4,6 +4,7 @@
  * half, HKDF-SHA256, then AES key wrap. Wrapping needs the public half only, so the ingest can
  * encrypt but never decrypt; unwrapping needs the KEK's private half.
  */
+import { createCipheriv } from "node:crypto";
 import type { DataKey, WrappedDataKey } from "./key_provider.ts";
 import { type Kek, KEK_ALGORITHM } from "./keyring.ts";
 
@@ -14,14 +15,17 @@ export interface Sealed {
 }
 
 const EPHEMERAL_BYTES = 65;
+const NONCE_BYTES = 12;
+const TAG_BYTES = 16;
 const encoder = new TextEncoder();
 
 /** Creates a random AES-256 data key, wrapped by `kek`'s public half. */
 export async function createDataKey(kek: Kek): Promise<DataKey> {
   const id = crypto.randomUUID();
-  // Extractable only so it can be wrapped; the ingest never needs to decrypt with it.
+  // Extractable so it can be wrapped, and exported once: sealing uses the raw bytes.
   const key = await crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, true, ["encrypt"]);
-  return { id, kekId: kek.id, key, wrapped: await wrapDataKey(kek, { id, key }) };
+  const raw = new Uint8Array(await crypto.subtle.exportKey("raw", key));
+  return { id, kekId: kek.id, raw, wrapped: await wrapDataKey(kek, { id, key }) };
 }
 
 /**
@@ -82,20 +86,26 @@ export async function unwrapDataKey(
 }
 
 /**
- * Seals `plaintext` under `dataKey` with a random 96-bit nonce. `context` is bound as associated
- * data together with the data key's id, so a ciphertext moved to another row or key fails to open.
+ * Seals `plaintext` under the raw data key with a random 96-bit nonce. `context` is bound as
+ * associated data together with the data key's id, so a ciphertext moved to another row or key
+ * fails to open. Synchronous `node:crypto`: the same bytes WebCrypto's AES-GCM gives, at a
+ * fraction of the cost of a promise per value.
  */
-export async function seal(
-  dataKey: { id: string; key: CryptoKey },
+export function seal(
+  dataKey: { readonly id: string; readonly raw: Uint8Array },
   { context, plaintext }: { context: readonly string[]; plaintext: string },
-): Promise<Sealed> {
-  const nonce = crypto.getRandomValues(new Uint8Array(12));
-  const ciphertext = await crypto.subtle.encrypt(
-    { name: "AES-GCM", iv: nonce, additionalData: associatedData(dataKey.id, context) },
-    dataKey.key,
-    encoder.encode(plaintext),
-  );
-  return { nonce, ciphertext: new Uint8Array(ciphertext) };
+): Sealed {
+  const nonce = crypto.getRandomValues(new Uint8Array(NONCE_BYTES));
+  const cipher = createCipheriv("aes-256-gcm", dataKey.raw, nonce, { authTagLength: TAG_BYTES });
+  cipher.setAAD(associatedData(dataKey.id, context));
+  const head = cipher.update(plaintext, "utf8");
+  const tail = cipher.final();
+  // WebCrypto's layout: the ciphertext, then the tag.
+  const ciphertext = new Uint8Array(head.length + tail.length + TAG_BYTES);
+  ciphertext.set(head);
+  ciphertext.set(tail, head.length);
+  ciphertext.set(cipher.getAuthTag(), head.length + tail.length);
+  return { nonce, ciphertext };
 }
 
 /** Opens what `seal` sealed; throws when any byte, the context or the key differs. */

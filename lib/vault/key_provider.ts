@@ -17,11 +17,15 @@ export interface TokenKeyProvider {
   tokenize(values: readonly PiiValue[]): Promise<string[]>;
 }
 
-/** A data key in memory (encrypt-only), with the wrapped form kept in `vault_data_keys`. */
+/**
+ * A data key in memory, for the ingest to seal with, and the wrapped form kept in
+ * `vault_data_keys`. The ingest seals with it and never opens: only the wrapped form is stored.
+ */
 export interface DataKey {
   readonly id: string;
   readonly kekId: string;
-  readonly key: CryptoKey;
+  /** The AES-256 key's 32 bytes, taken once when the data key is made: `seal` uses them. */
+  readonly raw: Uint8Array<ArrayBuffer>;
   readonly wrapped: Uint8Array<ArrayBuffer>;
 }
 

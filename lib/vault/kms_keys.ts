@@ -107,12 +107,11 @@ export class KmsKeys {
         if (!response.Plaintext || !response.CiphertextBlob) {
           throw new Error(`KMS key "${keyId}" returned no data key`);
         }
-        return {
-          id: dataKeyId,
-          kekId: id,
-          key: await importKey(response.Plaintext, false, "encrypt"),
-          wrapped: new Uint8Array(response.CiphertextBlob),
-        };
+        // Sealing uses the raw bytes (node:crypto); the SDK's copy is wiped.
+        const raw = new Uint8Array(response.Plaintext);
+        response.Plaintext.fill(0);
+        if (raw.length !== 32) throw new Error(`KMS key "${keyId}" returned no AES-256 data key`);
+        return { id: dataKeyId, kekId: id, raw, wrapped: new Uint8Array(response.CiphertextBlob) };
       },
       async unwrap(dataKey, options) {
         const response = await client.send(
