@@ -13,7 +13,7 @@ import type { SessionLimits } from "../store/database.ts";
 import { KeyringError } from "../vault/keyring.ts";
 import type { KmsOptions } from "../vault/kms_keys.ts";
 import { emptyCounts, type IngestEvent, type IngestSummary } from "./events.ts";
-import { ingest, type IngestOptions, type IngestParts } from "./ingest.ts";
+import { DEFAULT_IN_FLIGHT_BYTES, ingest, type IngestOptions, type IngestParts } from "./ingest.ts";
 import { sharedQuota, sharedQuotaCell } from "./quota.ts";
 
 /** What a worker opens for itself: plain data, since objects with sockets cannot cross threads. */
@@ -162,9 +162,7 @@ function workerOptions(
   return {
     ...plain,
     concurrency: share(options.concurrency),
-    ...(options.maxInFlightBytes === undefined
-      ? {}
-      : { maxInFlightBytes: Math.floor(options.maxInFlightBytes / count) }),
+    maxInFlightBytes: Math.floor((options.maxInFlightBytes ?? DEFAULT_IN_FLIGHT_BYTES) / count),
   };
 }
 
