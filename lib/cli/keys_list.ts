@@ -1,7 +1,6 @@
 /** `vaultline keys list`: the keys of a keyring and their status, never their material. */
 import { keyringPath, readSettings } from "../settings.ts";
-import { KeyringError, type KeyringFile, listKeys, readKeyringFile } from "../vault/keyring.ts";
-import { ConfigError } from "../config_error.ts";
+import { listKeys, readKeyringFile } from "../vault/keyring.ts";
 import { asString, defineCommand, parseOptions } from "./command.ts";
 
 /** Which keyring `keys list` reads. */
@@ -41,16 +40,11 @@ Options:
   },
 
   async execute({ keyringPath, allowReadableKeyring }) {
-    let file: KeyringFile;
-    try {
-      file = await readKeyringFile(keyringPath, {
-        allowReadable: allowReadableKeyring,
-        warn: (line) => console.error(`vaultline: ${line}`),
-      });
-    } catch (error) {
-      if (error instanceof KeyringError) throw new ConfigError(error.message, { cause: error });
-      throw error;
-    }
+    // A KeyringError ends the run with exit 2 as it is (main.ts).
+    const file = await readKeyringFile(keyringPath, {
+      allowReadable: allowReadableKeyring,
+      warn: (line) => console.error(`vaultline: ${line}`),
+    });
     for (const key of listKeys(file)) console.log(JSON.stringify(key));
     return 0;
   },

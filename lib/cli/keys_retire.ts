@@ -3,13 +3,7 @@ import { ConfigError } from "../config_error.ts";
 import { keyringPath, readSettings, type Settings } from "../settings.ts";
 import { countDataKeysByKek } from "../store/data_keys.ts";
 import { closeDatabase, connectDatabase } from "../store/database.ts";
-import {
-  KeyringError,
-  type KeyringFile,
-  retireKek,
-  withKeyringLock,
-  writeKeyrings,
-} from "../vault/keyring.ts";
+import { type KeyringFile, retireKek, withKeyringLock, writeKeyrings } from "../vault/keyring.ts";
 import { asString, defineCommand, parseOptions } from "./command.ts";
 import { loadFullKeyringFile, openDatabase } from "./services.ts";
 
@@ -59,12 +53,8 @@ Options:
   },
 
   async execute(options) {
-    try {
-      return await withKeyringLock(options.keyringPath, () => retire(options));
-    } catch (error) {
-      if (error instanceof KeyringError) throw new ConfigError(error.message, { cause: error });
-      throw error;
-    }
+    // A KeyringError ends the run with exit 2 as it is (main.ts).
+    return await withKeyringLock(options.keyringPath, () => retire(options));
   },
 });
 

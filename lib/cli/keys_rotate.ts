@@ -67,13 +67,9 @@ Options:
   },
 
   async execute(options) {
-    try {
-      await checkDistinctFiles([options.keyringPath, options.ingestOut]);
-      return await withKeyringLock(options.keyringPath, () => rotate(options));
-    } catch (error) {
-      if (error instanceof KeyringError) throw new ConfigError(error.message, { cause: error });
-      throw error;
-    }
+    // A KeyringError ends the run with exit 2 as it is (main.ts).
+    await checkDistinctFiles([options.keyringPath, options.ingestOut]);
+    return await withKeyringLock(options.keyringPath, () => rotate(options));
   },
 });
 

@@ -229,20 +229,14 @@ export async function loadKeyring(
 }
 
 /**
- * Reads the full keyring file at `path` for a keys command, mode checked; a problem is a
- * `ConfigError` naming the file.
+ * Reads the full keyring file at `path` for a keys command, mode checked; a problem with the file
+ * is a `KeyringError` naming it, an ingest keyring a `ConfigError` (both exit 2).
  */
 export async function loadFullKeyringFile(
   path: string,
   { allowReadable }: { allowReadable: boolean },
 ): Promise<KeyringFile> {
-  let file: KeyringFile;
-  try {
-    file = await readKeyringFile(path, { allowReadable });
-  } catch (error) {
-    if (error instanceof KeyringError) throw new ConfigError(error.message, { cause: error });
-    throw error;
-  }
+  const file = await readKeyringFile(path, { allowReadable });
   if (file.kind !== "full") {
     throw new ConfigError(
       `Cannot use keyring "${path}": it is an ingest keyring, not the full one`,
